@@ -1,0 +1,46 @@
+"""The audit trail: every service records its state change here, in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from accounts.models import AuditEvent, User
+
+
+def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The JSON-safe values of a row's concrete fields (foreign keys as ids)."""
+    names = (
+        list(fields)
+        if fields is not None
+        else [f.attname for f in instance._meta.concrete_fields if not f.primary_key]
+    )
+    values = {name: getattr(instance, name) for name in names}
+    return dict(json.loads(json.dumps(values, cls=DjangoJSONEncoder)))
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    verb: str,
+    target: models.Model,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reasons: list[dict[str, Any]] | None = None,
+) -> AuditEvent:
+    """Append one audit event. Call inside the transaction of the change it records."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        verb=verb,
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=target.pk,
+        target_repr=str(target)[:300],
+        before=dict(before or {}),
+        after=dict(after or {}),
+        reasons=list(reasons or []),
+    )

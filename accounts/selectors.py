@@ -1,0 +1,63 @@
+"""Reads of the accounts app, each scoped to who asks."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import AccessToken, Membership, MembershipRole, Organization, User
+
+
+def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
+    """Operators see every organization; others those they belong to."""
+    organizations = Organization.objects.all()
+    if not user.is_staff:
+        organizations = organizations.filter(memberships__user=user)
+    return organizations.order_by("name", "id")
+
+
+def organization_get_for_user(*, user: User, organization_id: object) -> Organization:
+    """One organization the user may see; any other answers 404."""
+    organization = organization_list_for_user(user=user).filter(pk=organization_id).first()
+    if organization is None:
+        raise Http404
+    return organization
+
+
+def organization_is_admin(*, user: User, organization: Organization) -> bool:
+    return (
+        user.is_staff
+        or Membership.objects.filter(
+            user=user, organization=organization, role=MembershipRole.ADMIN
+        ).exists()
+    )
+
+
+def membership_list(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def membership_get(*, organization: Organization, user_id: object) -> Membership:
+    membership = membership_list(organization=organization).filter(user_id=user_id).first()
+    if membership is None:
+        raise Http404
+    return membership
+
+
+def token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
+    return AccessToken.objects.filter(user=user).order_by("-created_at")
+
+
+def token_get_for_user(*, user: User, token_id: object) -> AccessToken:
+    token = token_list_for_user(user=user).filter(pk=token_id).first()
+    if token is None:
+        raise Http404
+    return token
+
+
+def user_with_memberships(*, user: User) -> User:
+    return User.objects.prefetch_related("memberships__organization").get(pk=user.pk)

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django_countries.serializer_fields import CountryField
+from rest_framework import serializers
+
+from accounts.models import (
+    AccessToken,
+    Membership,
+    MembershipRole,
+    Organization,
+    OrganizationKind,
+    TokenScope,
+    User,
+)
+from accounts.validators import validate_norwegian_organization_number
+
+
+def _expiry_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.PORTAL_TOKEN_MAX_DAYS,
+        help_text=f"Days until the token expires (default {settings.PORTAL_TOKEN_DEFAULT_DAYS}).",
+    )
+
+
+class TokenCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
+    expires_in_days = _expiry_field()
+
+
+class TokenObtainInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    name = serializers.CharField(max_length=100, default="api")
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
+    expires_in_days = _expiry_field()
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = AccessToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "is_active",
+        ]
+
+
+class TokenIssuedSerializer(TokenSerializer):
+    token = serializers.CharField(
+        read_only=True, help_text="The secret. Shown once: store it now, it cannot be read again."
+    )
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    country = CountryField(country_dict=False)
+    is_verified = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "country",
+            "registry_number",
+            "is_verified",
+            "verified_at",
+            "created_at",
+        ]
+
+
+class OrganizationCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=OrganizationKind.choices)
+    country = CountryField(help_text="ISO 3166-1 alpha-2, e.g. `NO`.")
+    registry_number = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Required for Norwegian organizations: the 9-digit organization number.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        number = attrs.get("registry_number", "").replace(" ", "")
+        attrs["registry_number"] = number
+        if attrs["country"] == "NO":
+            if not number:
+                raise serializers.ValidationError(
+                    {"registry_number": "Norwegian organizations give their organization number."},
+                    code="required",
+                )
+            try:
+                validate_norwegian_organization_number(number)
+            except DjangoValidationError as error:
+                raise serializers.ValidationError(
+                    {"registry_number": error.messages}, code="invalid_registry_number"
+                ) from error
+        if (
+            number
+            and Organization.objects.filter(
+                country=attrs["country"], registry_number=number
+            ).exists()
+        ):
+            raise serializers.ValidationError(
+                {"registry_number": "An organization with this registry number exists."},
+                code="unique",
+            )
+        return attrs
+
+
+class MembershipOrganizationSerializer(serializers.ModelSerializer):
+    organization = OrganizationSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    is_operator = serializers.BooleanField(source="is_staff", read_only=True)
+    memberships = MembershipOrganizationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "is_operator", "memberships"]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user = serializers.UUIDField(source="user_id", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    full_name = serializers.CharField(source="user.full_name", read_only=True)
+    joined_at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["user", "email", "full_name", "role", "joined_at"]
+
+
+class MemberAddInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=MembershipRole.choices, default=MembershipRole.MEMBER)

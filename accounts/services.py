@@ -1,0 +1,198 @@
+"""Writes of the accounts app: tokens, organizations, memberships, verification."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts import tasks
+from accounts.audit import audit_record, snapshot
+from accounts.models import (
+    AccessToken,
+    Membership,
+    MembershipRole,
+    Organization,
+    TokenScope,
+    User,
+)
+from portal.errors import AlreadyMember, InvalidCredentials, LastAdmin, UnknownUser
+
+TOKEN_PREFIX = "pap_"
+
+
+def token_digest(secret: str) -> str:
+    """Tokens carry 256 random bits, so a fast hash is enough (no brute force possible)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: AccessToken
+    secret: str
+
+
+def token_create(
+    *, user: User, name: str, scope: str = TokenScope.FULL, expires_in_days: int | None = None
+) -> IssuedToken:
+    """Issue a personal access token. The secret is returned once and never stored."""
+    days = expires_in_days or settings.PORTAL_TOKEN_DEFAULT_DAYS
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = AccessToken.objects.create(
+            user=user,
+            name=name,
+            scope=scope,
+            prefix=secret[:12],
+            digest=token_digest(secret),
+            expires_at=timezone.now() + timedelta(days=days),
+        )
+        audit_record(
+            actor=user,
+            verb="token.create",
+            target=token,
+            after=snapshot(token, ["name", "scope", "prefix", "expires_at"]),
+        )
+    return IssuedToken(token=token, secret=secret)
+
+
+def token_obtain(
+    *,
+    request: HttpRequest | None,
+    email: str,
+    password: str,
+    name: str,
+    scope: str = TokenScope.FULL,
+    expires_in_days: int | None = None,
+) -> IssuedToken:
+    """Exchange an email and password for a new token; wrong credentials write nothing."""
+    user = authenticate(request, username=email.lower(), password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials()
+    assert isinstance(user, User)
+    return token_create(user=user, name=name, scope=scope, expires_in_days=expires_in_days)
+
+
+def token_revoke(*, token: AccessToken, actor: User) -> AccessToken:
+    """Revoke a token; revoking a revoked token changes nothing."""
+    with transaction.atomic():
+        token = AccessToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit_record(actor=actor, verb="token.revoke", target=token)
+    return token
+
+
+def token_touch(*, token: AccessToken) -> None:
+    """Note when a token was last used, at most once a minute (one cheap UPDATE)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def token_purge_expired(*, older_than: timedelta = timedelta(days=30)) -> int:
+    """Delete tokens that expired or were revoked more than `older_than` ago."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = AccessToken.objects.filter(expires_at__lt=cutoff).delete()
+    revoked, _ = AccessToken.objects.filter(revoked_at__lt=cutoff).delete()
+    return deleted + revoked
+
+
+def organization_create(
+    *, creator: User, name: str, kind: str, country: str, registry_number: str = ""
+) -> Organization:
+    """Create an organization; its creator becomes its first admin. Unverified."""
+    with transaction.atomic():
+        organization = Organization.objects.create(
+            name=name, kind=kind, country=country, registry_number=registry_number
+        )
+        Membership.objects.create(
+            user=creator, organization=organization, role=MembershipRole.ADMIN
+        )
+        audit_record(
+            actor=creator,
+            verb="organization.create",
+            target=organization,
+            after=snapshot(organization),
+        )
+    return organization
+
+
+def organization_verify(*, organization: Organization, actor: User) -> Organization:
+    """Mark an organization verified (operators only) and tell its admins, after commit.
+
+    Verifying a verified organization changes nothing and sends nothing.
+    """
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        if organization.verified_at is not None:
+            return organization
+        before = snapshot(organization, ["verified_at", "verified_by_id"])
+        organization.verified_at = timezone.now()
+        organization.verified_by = actor
+        organization.save(update_fields=["verified_at", "verified_by"])
+        audit_record(
+            actor=actor,
+            verb="organization.verify",
+            target=organization,
+            before=before,
+            after=snapshot(organization, ["verified_at", "verified_by_id"]),
+        )
+        tasks.notify_organization_verified.delay_on_commit(str(organization.pk))
+    return organization
+
+
+def membership_add(*, organization: Organization, email: str, role: str, actor: User) -> Membership:
+    """Add an existing user to an organization by email."""
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        raise UnknownUser()
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(user=user, organization=organization, role=role)
+            audit_record(
+                actor=actor,
+                verb="membership.add",
+                target=organization,
+                after={"user": str(user.pk), "email": user.email, "role": role},
+            )
+    except IntegrityError as error:
+        raise AlreadyMember() from error
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor: User) -> None:
+    """Remove a member. The organization keeps at least one admin.
+
+    Locks the organization's admin memberships so that two admins removing each other
+    at once cannot leave it with none.
+    """
+    with transaction.atomic():
+        admins = list(
+            Membership.objects.select_for_update()
+            .filter(organization_id=membership.organization_id, role=MembershipRole.ADMIN)
+            .values_list("pk", flat=True)
+        )
+        if membership.role == MembershipRole.ADMIN and admins == [membership.pk]:
+            raise LastAdmin()
+        deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
+        if deleted:
+            audit_record(
+                actor=actor,
+                verb="membership.remove",
+                target=membership.organization,
+                before={
+                    "user": str(membership.user_id),
+                    "email": membership.user.email,
+                    "role": membership.role,
+                },
+            )

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.models import AccessToken, Membership, Organization, User
+from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
+from accounts.serializers import (
+    MemberAddInputSerializer,
+    MemberSerializer,
+    MeSerializer,
+    OrganizationCreateInputSerializer,
+    OrganizationSerializer,
+    TokenCreateInputSerializer,
+    TokenIssuedSerializer,
+    TokenObtainInputSerializer,
+    TokenSerializer,
+)
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _issued(issued: services.IssuedToken) -> dict[str, object]:
+    data = dict(TokenSerializer(issued.token).data)
+    data["token"] = issued.secret
+    return data
+
+
+class TokenObtainView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Exchange email and password for a personal access token",
+        request=TokenObtainInputSerializer,
+        responses={201: TokenIssuedSerializer},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenObtainInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = services.token_obtain(request=request._request, **serializer.validated_data)
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+
+
+class MeView(APIView):
+    @extend_schema(
+        tags=["auth"], summary="The signed-in user with memberships", responses=MeSerializer
+    )
+    def get(self, request: Request) -> Response:
+        user = selectors.user_with_memberships(user=_user(request))
+        return Response(MeSerializer(user).data)
+
+
+class TokenListView(generics.GenericAPIView[AccessToken]):
+    serializer_class = TokenSerializer
+
+    def get_queryset(self) -> QuerySet[AccessToken]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return AccessToken.objects.none()
+        return selectors.token_list_for_user(user=_user(self.request))
+
+    @extend_schema(
+        tags=["auth"], summary="Your personal access tokens", responses=TokenSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(TokenSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Create a token (the secret is shown once)",
+        request=TokenCreateInputSerializer,
+        responses={201: TokenIssuedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = services.token_create(user=_user(request), **serializer.validated_data)
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+
+
+class TokenDetailView(APIView):
+    @extend_schema(tags=["auth"], summary="One of your tokens", responses=TokenSerializer)
+    def get(self, request: Request, token_id: UUID) -> Response:
+        token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
+        return Response(TokenSerializer(token).data)
+
+    @extend_schema(tags=["auth"], summary="Revoke one of your tokens", responses={204: None})
+    def delete(self, request: Request, token_id: UUID) -> Response:
+        token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
+        services.token_revoke(token=token, actor=_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrganizationListView(generics.GenericAPIView[Organization]):
+    serializer_class = OrganizationSerializer
+    filterset_fields = ["kind", "country"]
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Organization.objects.none()
+        return selectors.organization_list_for_user(user=_user(self.request))
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="Organizations you belong to (all, for operators)",
+        responses=OrganizationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(OrganizationSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="Create an organization; you become its admin",
+        request=OrganizationCreateInputSerializer,
+        responses={201: OrganizationSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = OrganizationCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        organization = services.organization_create(
+            creator=_user(request), **serializer.validated_data
+        )
+        return Response(OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationDetailView(APIView):
+    @extend_schema(
+        tags=["organizations"], summary="One organization", responses=OrganizationSerializer
+    )
+    def get(self, request: Request, organization_id: UUID) -> Response:
+        organization = selectors.organization_get_for_user(
+            user=_user(request), organization_id=organization_id
+        )
+        return Response(OrganizationSerializer(organization).data)
+
+
+class OrganizationVerifyView(APIView):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="Verify an organization (operators); its admins are told by email",
+        request=None,
+        responses=OrganizationSerializer,
+    )
+    def post(self, request: Request, organization_id: UUID) -> Response:
+        organization = selectors.organization_get_for_user(
+            user=_user(request), organization_id=organization_id
+        )
+        organization = services.organization_verify(organization=organization, actor=_user(request))
+        return Response(OrganizationSerializer(organization).data)
+
+
+def _organization_for_admin(request: Request, organization_id: UUID) -> Organization:
+    """Members see the organization (so are told 403); everyone else gets 404."""
+    user = _user(request)
+    organization = selectors.organization_get_for_user(user=user, organization_id=organization_id)
+    if not selectors.organization_is_admin(user=user, organization=organization):
+        raise PermissionDenied("Only the organization's admins may do this.")
+    return organization
+
+
+class OrganizationMembersView(generics.GenericAPIView[Membership]):
+    serializer_class = MemberSerializer
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
+            return Membership.objects.none()
+        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
+        return selectors.membership_list(organization=organization)
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="The organization's members (its admins)",
+        responses=MemberSerializer(many=True),
+    )
+    def get(self, request: Request, organization_id: UUID) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="Add an existing user by email (its admins)",
+        request=MemberAddInputSerializer,
+        responses={201: MemberSerializer},
+    )
+    def post(self, request: Request, organization_id: UUID) -> Response:
+        organization = _organization_for_admin(request, organization_id)
+        serializer = MemberAddInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.membership_add(
+            organization=organization, actor=_user(request), **serializer.validated_data
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationMemberView(APIView):
+    @extend_schema(
+        tags=["organizations"],
+        summary="Remove a member (its admins); the last admin stays",
+        responses={204: None},
+    )
+    def delete(self, request: Request, organization_id: UUID, user_id: UUID) -> Response:
+        organization = _organization_for_admin(request, organization_id)
+        membership = selectors.membership_get(organization=organization, user_id=user_id)
+        services.membership_remove(membership=membership, actor=_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

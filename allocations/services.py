@@ -1,0 +1,139 @@
+"""Writes of the inventory and the programs, each audited in its own transaction.
+
+The same services serve the API and the admin, so that nothing bypasses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.db import models, transaction
+from django.db.models import ProtectedError, Sum
+
+from accounts.audit import audit_record, snapshot
+from accounts.models import User
+from allocations.models import Program
+from portal.errors import InUse, SharesExceeded
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _verb(instance: models.Model, action: str) -> str:
+    return f"{instance._meta.model_name}.{action}"
+
+
+def inventory_create(*, model: type[M], values: Mapping[str, Any], actor: User | None) -> M:
+    """Create an inventory row (site, power phase, accelerator, pool, capacity event).
+
+    Validates the row and its constraints first; on error nothing is written.
+    """
+    instance = model(**values)
+    instance.full_clean()
+    with transaction.atomic():
+        instance.save(force_insert=True)
+        audit_record(
+            actor=actor, verb=_verb(instance, "create"), target=instance, after=snapshot(instance)
+        )
+    return instance
+
+
+def inventory_update(*, instance: M, values: Mapping[str, Any], actor: User | None) -> M:
+    """Change fields of an inventory row under its row lock; audited with before and after."""
+    with transaction.atomic():
+        current = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        fields = [name for name, value in values.items() if getattr(current, name) != value]
+        if not fields:
+            return current
+        before = snapshot(current, _attnames(current, fields))
+        for name in fields:
+            setattr(current, name, values[name])
+        current.full_clean()
+        current.save(update_fields=fields)
+        audit_record(
+            actor=actor,
+            verb=_verb(current, "update"),
+            target=current,
+            before=before,
+            after=snapshot(current, _attnames(current, fields)),
+        )
+    return current
+
+
+def inventory_delete(*, instance: models.Model, actor: User | None) -> None:
+    """Delete an inventory row; a row still referenced (a pool with history) is refused."""
+    try:
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                verb=_verb(instance, "delete"),
+                target=instance,
+                before=snapshot(instance),
+            )
+            instance.delete()
+    except ProtectedError as error:
+        raise InUse(
+            f"This {instance._meta.verbose_name} is still referenced and cannot be deleted."
+        ) from error
+
+
+def _attnames(instance: models.Model, names: Iterable[str]) -> list[str]:
+    return [instance._meta.get_field(name).attname for name in names]
+
+
+def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
+    """Shares of all programs sum to at most 1. Locks every program row to serialise writers."""
+    others = Program.objects.select_for_update().exclude(pk=getattr(program, "pk", None))
+    taken = others.aggregate(total=Sum("nominal_share"))["total"] or Decimal(0)
+    if taken + nominal_share > 1:
+        raise SharesExceeded(
+            f"Other programs hold {taken} of the pools; {nominal_share} more would pass 1."
+        )
+
+
+def program_create(
+    *, values: Mapping[str, Any], reviewers: Iterable[User] = (), actor: User | None
+) -> Program:
+    """Create a program; refused if the shares of all programs would pass 1."""
+    with transaction.atomic():
+        _check_shares(program=None, nominal_share=Decimal(values.get("nominal_share", 0)))
+        program = inventory_create(model=Program, values=values, actor=actor)
+        program.reviewers.set(list(reviewers))
+    return program
+
+
+def program_update(
+    *,
+    program: Program,
+    values: Mapping[str, Any],
+    reviewers: Iterable[User] | None = None,
+    actor: User | None,
+) -> Program:
+    """Change a program's rules or reviewers; refused if the shares would pass 1."""
+    with transaction.atomic():
+        if "nominal_share" in values:
+            _check_shares(program=program, nominal_share=Decimal(values["nominal_share"]))
+        program = inventory_update(instance=program, values=values, actor=actor)
+        if reviewers is not None:
+            program_set_reviewers(program=program, reviewers=reviewers, actor=actor)
+    return program
+
+
+def program_set_reviewers(
+    *, program: Program, reviewers: Iterable[User], actor: User | None
+) -> None:
+    """Replace the program's reviewers; audited when they change."""
+    with transaction.atomic():
+        wanted = {user.pk for user in reviewers}
+        current = set(program.reviewers.values_list("pk", flat=True))
+        if wanted == current:
+            return
+        program.reviewers.set(list(wanted))
+        audit_record(
+            actor=actor,
+            verb="program.reviewers",
+            target=program,
+            before={"reviewers": sorted(str(pk) for pk in current)},
+            after={"reviewers": sorted(str(pk) for pk in wanted)},
+        )

@@ -1,0 +1,328 @@
+"""Inventory and programs: read by every user, written by operators (inventory as code)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from django.db import models
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.permissions import DEFAULT_PERMISSIONS, IsOperatorOrReadOnly
+from allocations import selectors, services
+from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Program, Site
+from allocations.serializers import (
+    AcceleratorSerializer,
+    AcceleratorWriteSerializer,
+    CapacityEventSerializer,
+    CapacityEventWriteSerializer,
+    PoolDaySerializer,
+    PoolSerializer,
+    PoolWriteSerializer,
+    PowerPhaseSerializer,
+    PowerPhaseWriteSerializer,
+    ProgramSerializer,
+    ProgramWriteSerializer,
+    SiteSerializer,
+    SiteWriteSerializer,
+    WindowQuerySerializer,
+)
+
+INVENTORY_PERMISSIONS = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
+
+
+def _actor(request: Request) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+class InventoryCollectionView(generics.GenericAPIView[Any]):
+    """GET a page of rows; POST one (operators). Subclasses name the rows and serializers.
+
+    A nested collection (a site's power phases) names its parent in `parent_model`.
+    """
+
+    permission_classes = INVENTORY_PERMISSIONS
+    model: ClassVar[type[models.Model]]
+    write_serializer_class: ClassVar[type[serializers.Serializer]]
+    parent_model: ClassVar[type[models.Model] | None] = None
+    parent_field: ClassVar[str] = ""
+
+    def parent(self) -> models.Model | None:
+        if self.parent_model is None:
+            return None
+        return get_object_or_404(self.parent_model, pk=self.kwargs["parent_id"])
+
+    def rows(self, parent: Any) -> QuerySet[Any]:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
+            return self.model._default_manager.none()
+        return self.rows(self.parent())
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        parent = self.parent()
+        context = {"request": request, self.parent_field or "parent": parent}
+        serializer = self.write_serializer_class(data=request.data, context=context)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        if parent is not None:
+            values[self.parent_field] = parent
+        instance = services.inventory_create(model=self.model, values=values, actor=_actor(request))
+        return Response(self.serializer_class(instance).data, status=status.HTTP_201_CREATED)
+
+
+class InventoryItemView(APIView):
+    """GET one row; PATCH or DELETE it (operators)."""
+
+    permission_classes = INVENTORY_PERMISSIONS
+    model: ClassVar[type[models.Model]]
+    serializer_class: ClassVar[type[serializers.Serializer]]
+    write_serializer_class: ClassVar[type[serializers.Serializer]]
+    parent_field: ClassVar[str] = ""
+
+    def get_object(self, **kwargs: Any) -> models.Model:
+        lookup = {"pk": kwargs["pk"]}
+        if self.parent_field:
+            lookup[f"{self.parent_field}_id"] = kwargs["parent_id"]
+        return get_object_or_404(self.model, **lookup)
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        return Response(self.serializer_class(self.get_object(**kwargs)).data)
+
+    def patch(self, request: Request, **kwargs: Any) -> Response:
+        instance = self.get_object(**kwargs)
+        context = {
+            "request": request,
+            self.parent_field or "parent": getattr(instance, self.parent_field, None),
+        }
+        serializer = self.write_serializer_class(
+            instance, data=request.data, partial=True, context=context
+        )
+        serializer.is_valid(raise_exception=True)
+        instance = services.inventory_update(
+            instance=instance, values=serializer.validated_data, actor=_actor(request)
+        )
+        return Response(self.serializer_class(instance).data)
+
+    def delete(self, request: Request, **kwargs: Any) -> Response:
+        services.inventory_delete(instance=self.get_object(**kwargs), actor=_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _collection_schema(tag: str, noun: str, read: Any, write: Any) -> Any:
+    return extend_schema_view(
+        get=extend_schema(tags=[tag], summary=f"List {noun}s", responses=read(many=True)),
+        post=extend_schema(
+            tags=[tag], summary=f"Create a {noun} (operators)", request=write, responses={201: read}
+        ),
+    )
+
+
+def _item_schema(tag: str, noun: str, read: Any, write: Any) -> Any:
+    return extend_schema_view(
+        get=extend_schema(tags=[tag], summary=f"One {noun}", responses=read),
+        patch=extend_schema(
+            tags=[tag], summary=f"Change a {noun} (operators)", request=write, responses=read
+        ),
+        delete=extend_schema(
+            tags=[tag], summary=f"Delete a {noun} (operators)", responses={204: None}
+        ),
+    )
+
+
+@_collection_schema("inventory", "site", SiteSerializer, SiteWriteSerializer)
+class SiteListView(InventoryCollectionView):
+    model = Site
+    serializer_class = SiteSerializer
+    write_serializer_class = SiteWriteSerializer
+
+    def rows(self, parent: None) -> QuerySet[Site]:
+        return selectors.site_list()
+
+
+@_item_schema("inventory", "site", SiteSerializer, SiteWriteSerializer)
+class SiteDetailView(InventoryItemView):
+    model = Site
+    serializer_class = SiteSerializer
+    write_serializer_class = SiteWriteSerializer
+
+
+@_collection_schema("inventory", "power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+class PowerPhaseListView(InventoryCollectionView):
+    model = PowerPhase
+    serializer_class = PowerPhaseSerializer
+    write_serializer_class = PowerPhaseWriteSerializer
+    parent_model = Site
+    parent_field = "site"
+
+    def rows(self, parent: Site) -> QuerySet[PowerPhase]:
+        return selectors.power_phase_list(site=parent)
+
+
+@_item_schema("inventory", "power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+class PowerPhaseDetailView(InventoryItemView):
+    model = PowerPhase
+    serializer_class = PowerPhaseSerializer
+    write_serializer_class = PowerPhaseWriteSerializer
+    parent_field = "site"
+
+
+@_collection_schema(
+    "inventory", "accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer
+)
+class AcceleratorListView(InventoryCollectionView):
+    model = AcceleratorModel
+    serializer_class = AcceleratorSerializer
+    write_serializer_class = AcceleratorWriteSerializer
+
+    def rows(self, parent: None) -> QuerySet[AcceleratorModel]:
+        return selectors.accelerator_list()
+
+
+@_item_schema("inventory", "accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
+class AcceleratorDetailView(InventoryItemView):
+    model = AcceleratorModel
+    serializer_class = AcceleratorSerializer
+    write_serializer_class = AcceleratorWriteSerializer
+
+
+@_collection_schema("inventory", "GPU pool", PoolSerializer, PoolWriteSerializer)
+class PoolListView(InventoryCollectionView):
+    model = GpuPool
+    serializer_class = PoolSerializer
+    write_serializer_class = PoolWriteSerializer
+    filterset_fields = ["site", "accelerator", "is_open"]
+
+    def rows(self, parent: None) -> QuerySet[GpuPool]:
+        return selectors.pool_list()
+
+
+@_item_schema("inventory", "GPU pool", PoolSerializer, PoolWriteSerializer)
+class PoolDetailView(InventoryItemView):
+    model = GpuPool
+    serializer_class = PoolSerializer
+    write_serializer_class = PoolWriteSerializer
+
+
+@_collection_schema(
+    "inventory", "capacity event", CapacityEventSerializer, CapacityEventWriteSerializer
+)
+class CapacityEventListView(InventoryCollectionView):
+    model = CapacityEvent
+    serializer_class = CapacityEventSerializer
+    write_serializer_class = CapacityEventWriteSerializer
+    parent_model = GpuPool
+    parent_field = "pool"
+
+    def rows(self, parent: GpuPool) -> QuerySet[CapacityEvent]:
+        return selectors.capacity_event_list(pool=parent)
+
+
+@_item_schema("inventory", "capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
+class CapacityEventDetailView(InventoryItemView):
+    model = CapacityEvent
+    serializer_class = CapacityEventSerializer
+    write_serializer_class = CapacityEventWriteSerializer
+    parent_field = "pool"
+
+
+class PoolAvailabilityView(APIView):
+    @extend_schema(
+        tags=["inventory"],
+        summary="GPUs in service, deliverable GPU-hours and the site's power, day by day",
+        parameters=[
+            OpenApiParameter("start", str, description="First day, YYYY-MM-DD (default today)."),
+            OpenApiParameter("end", str, description="Last day, included (default start + 30)."),
+        ],
+        responses=PoolDaySerializer(many=True),
+    )
+    def get(self, request: Request, pk: UUID) -> Response:
+        pool = get_object_or_404(GpuPool.objects.select_related("site", "accelerator"), pk=pk)
+        query = WindowQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data
+        pool_days = selectors.pool_capacity_days(pool=pool, **window)
+        site_days = selectors.site_power_days(site=pool.site, **window)
+        rows = [
+            {**vars(pool_day), "power_envelope_mw": site_day.power_envelope_mw}
+            for pool_day, site_day in zip(pool_days, site_days, strict=True)
+        ]
+        return Response(PoolDaySerializer(rows, many=True).data)
+
+
+class ProgramListView(generics.GenericAPIView[Program]):
+    permission_classes = INVENTORY_PERMISSIONS
+    serializer_class = ProgramSerializer
+
+    def get_queryset(self) -> QuerySet[Program]:
+        return selectors.program_list(include_closed=bool(self.request.user.is_staff))
+
+    @extend_schema(
+        tags=["programs"],
+        summary="Open programs and their rules (all, for operators)",
+        responses=ProgramSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ProgramSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["programs"],
+        summary="Create a program (operators)",
+        request=ProgramWriteSerializer,
+        responses={201: ProgramSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ProgramWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        reviewers = values.pop("reviewers", [])
+        program = services.program_create(values=values, reviewers=reviewers, actor=_actor(request))
+        return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
+
+
+class ProgramDetailView(APIView):
+    permission_classes = INVENTORY_PERMISSIONS
+
+    def get_object(self, request: Request, pk: UUID) -> Program:
+        programs = selectors.program_list(include_closed=bool(request.user.is_staff))
+        return get_object_or_404(programs, pk=pk)
+
+    @extend_schema(tags=["programs"], summary="One program", responses=ProgramSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        return Response(ProgramSerializer(self.get_object(request, pk)).data)
+
+    @extend_schema(
+        tags=["programs"],
+        summary="Change a program's rules or reviewers (operators)",
+        request=ProgramWriteSerializer,
+        responses=ProgramSerializer,
+    )
+    def patch(self, request: Request, pk: UUID) -> Response:
+        program = self.get_object(request, pk)
+        serializer = ProgramWriteSerializer(program, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        reviewers = values.pop("reviewers", None)
+        program = services.program_update(
+            program=program, values=values, reviewers=reviewers, actor=_actor(request)
+        )
+        return Response(ProgramSerializer(program).data)
+
+    @extend_schema(tags=["programs"], summary="Delete a program (operators)", responses={204: None})
+    def delete(self, request: Request, pk: UUID) -> Response:
+        services.inventory_delete(instance=self.get_object(request, pk), actor=_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

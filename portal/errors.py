@@ -1,0 +1,198 @@
+"""The error hierarchy and the one handler that renders every API error.
+
+Every error body is JSON: `{"code": ..., "message": ...}` with a stable machine-readable
+`code`; a validation error adds `fields`, a map from the field's path (nested fields and
+list items joined by dots, e.g. `records.3.gpu_seconds`) to a list of `{code, message}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+
+
+class DomainError(Exception):
+    """A refusal by a service: a stable code, an HTTP status, a message for people."""
+
+    code = "domain_error"
+    status_code = status.HTTP_409_CONFLICT
+    default_message = "The request conflicts with the current state."
+
+    def __init__(self, message: str | None = None, *, extra: Mapping[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.extra = dict(extra or {})
+        super().__init__(self.message)
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+    default_message = "This action is not allowed in the object's current state."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class AlreadyMember(DomainError):
+    code = "already_member"
+    default_message = "This user is already a member of the organization."
+
+
+class LastAdmin(DomainError):
+    code = "last_admin"
+    default_message = "An organization must keep at least one admin."
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "No active user has this email and password."
+
+
+class UnknownUser(DomainError):
+    code = "unknown_user"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "No active user has this email."
+
+
+class SharesExceeded(DomainError):
+    code = "shares_exceeded"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "The nominal shares of all programs would sum to more than 1."
+
+
+class InUse(DomainError):
+    code = "in_use"
+    default_message = "This object is still referenced and cannot be deleted."
+
+
+NON_FIELD = "non_field_errors"
+
+
+def _flatten(detail: Any, path: str = "") -> dict[str, list[dict[str, str]]]:
+    """Flatten DRF's nested error detail into `{"records.3.gpu_seconds": [{code, message}]}`.
+
+    Errors of an object as a whole (DRF's `non_field_errors`) stay at the object's own path,
+    or at `non_field_errors` for the request body itself.
+    """
+    if isinstance(detail, exceptions.ErrorDetail | str):
+        return {
+            path or NON_FIELD: [
+                {"code": str(getattr(detail, "code", "invalid")), "message": str(detail)}
+            ]
+        }
+    flat: dict[str, list[dict[str, str]]] = {}
+    if isinstance(detail, Mapping):
+        children = [
+            (path if key == NON_FIELD else (f"{path}.{key}" if path else str(key)), value)
+            for key, value in detail.items()
+        ]
+    else:
+        children = [
+            (path, item)
+            if isinstance(item, exceptions.ErrorDetail | str)
+            else (f"{path}.{index}" if path else str(index), item)
+            for index, item in enumerate(detail)
+        ]
+    for child_path, value in children:
+        for key, errors in _flatten(value, child_path).items():
+            flat.setdefault(key, []).extend(errors)
+    return flat
+
+
+_DRF_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
+    """Render every exception an API view raises as the portal's JSON error body."""
+    # Imported here: rest_framework.views imports the authentication classes at import time,
+    # and those import the services that raise the errors above.
+    from rest_framework.views import set_rollback
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
+
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    set_rollback()
+
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body(
+            "validation_error", "The request has invalid fields.", fields=_flatten(exc.detail)
+        )
+        return Response(body, status=exc.status_code, headers=headers)
+
+    detail = exc.detail
+    code = _code_for(exc)
+    message = str(detail) if not isinstance(detail, list | dict) else str(exc.default_detail)
+    return Response(error_body(code, message), status=exc.status_code, headers=headers)
+
+
+def _code_for(exc: exceptions.APIException) -> str:
+    detail_code = getattr(exc.detail, "code", None)
+    default_code = getattr(exc, "default_code", None)
+    # A code chosen where the exception was raised wins over the class default.
+    if detail_code and detail_code != default_code:
+        return str(detail_code)
+    for klass in type(exc).__mro__:
+        if klass in _DRF_CODES:
+            return _DRF_CODES[klass]
+    return str(detail_code or "error")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """JSON 404 under /api/ (unknown URL, malformed id); Django's page elsewhere."""
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())
+
+
+def handler500(request: HttpRequest) -> Any:
+    if _wants_json(request):
+        return JsonResponse(
+            error_body("server_error", "The server failed; the error was logged."), status=500
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,69 @@
+"""OpenAPI: every operation documents the portal's error bodies beside its success."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `required`.")
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Stable machine-readable code, e.g. `not_found`, `invalid_transition`."
+    )
+    message = serializers.CharField(help_text="What went wrong, for people.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    fields = serializers.DictField(
+        child=FieldErrorSerializer(many=True),
+        help_text=(
+            "Errors per field path; nested fields and list items are joined by dots "
+            "(`records.3.gpu_seconds`); errors of the body as a whole are under "
+            "`non_field_errors`."
+        ),
+    )
+
+
+def _error(description: str, serializer: Any = ErrorSerializer) -> OpenApiResponse:
+    return OpenApiResponse(response=serializer, description=description)
+
+
+class PortalAutoSchema(AutoSchema):
+    """Adds the error responses a client must handle to every operation."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        errors: dict[str, OpenApiResponse] = {}
+        has_body = self.method in ("POST", "PUT", "PATCH")
+        if has_body or self._get_filter_parameters() or self._is_list_view():
+            errors["400"] = _error(
+                "Malformed JSON (`malformed_request`) or invalid fields (`validation_error`).",
+                ValidationErrorSerializer,
+            )
+        if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            errors["401"] = _error(
+                "Missing, invalid, expired or revoked credentials (`not_authenticated`, "
+                "`token_invalid`, `token_expired`, `token_revoked`)."
+            )
+            errors["403"] = _error(
+                "Authenticated but not allowed (`permission_denied`, `token_scope`)."
+            )
+        if "{" in self.path:
+            errors["404"] = _error("No such object, or not visible to you (`not_found`).")
+        if self.method in ("POST", "PATCH", "DELETE"):
+            errors["409"] = _error(
+                "Refused by the current state (`invalid_transition`, `already_member`, …)."
+            )
+        for code, response in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, direction=direction)
+        return responses

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from portal import views
+
+docs = {"permission_classes": [AllowAny], "authentication_classes": []}
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(**docs), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **docs), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **docs), name="redoc"),
+    path("api/v1/", views.ApiRootView.as_view(), name="api-root"),
+    path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include("allocations.urls")),
+]
+
+handler404 = "portal.errors.handler404"
+handler500 = "portal.errors.handler500"
