@@ -13,6 +13,16 @@ from django.db import models
 from accounts.models import AuditEvent, User
 
 
+class _AuditEncoder(DjangoJSONEncoder):
+    """Django's encoder, and plain text for values it does not know (a Country, say)."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
 def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
     """The JSON-safe values of a row's concrete fields (foreign keys as ids)."""
     names = (
@@ -21,7 +31,7 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
         else [f.attname for f in instance._meta.concrete_fields if not f.primary_key]
     )
     values = {name: getattr(instance, name) for name in names}
-    return dict(json.loads(json.dumps(values, cls=DjangoJSONEncoder)))
+    return dict(json.loads(json.dumps(values, cls=_AuditEncoder)))
 
 
 def audit_record(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -16,7 +18,7 @@ def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
     return organizations.order_by("name", "id")
 
 
-def organization_get_for_user(*, user: User, organization_id: object) -> Organization:
+def organization_get_for_user(*, user: User, organization_id: UUID | str) -> Organization:
     """One organization the user may see; any other answers 404."""
     organization = organization_list_for_user(user=user).filter(pk=organization_id).first()
     if organization is None:
@@ -41,7 +43,7 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
     )
 
 
-def membership_get(*, organization: Organization, user_id: object) -> Membership:
+def membership_get(*, organization: Organization, user_id: UUID | str) -> Membership:
     membership = membership_list(organization=organization).filter(user_id=user_id).first()
     if membership is None:
         raise Http404
@@ -52,7 +54,7 @@ def token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
     return AccessToken.objects.filter(user=user).order_by("-created_at")
 
 
-def token_get_for_user(*, user: User, token_id: object) -> AccessToken:
+def token_get_for_user(*, user: User, token_id: UUID | str) -> AccessToken:
     token = token_list_for_user(user=user).filter(pk=token_id).first()
     if token is None:
         raise Http404

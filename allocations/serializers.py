@@ -155,7 +155,9 @@ class PoolDaySerializer(serializers.Serializer):
 
 
 class ProgramSerializer(serializers.ModelSerializer):
-    reviewers = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    reviewers: serializers.PrimaryKeyRelatedField[User] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
 
     class Meta:
         model = Program
@@ -191,7 +193,7 @@ class ProgramWriteSerializer(serializers.ModelSerializer):
     eligible_kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=OrganizationKind.choices), required=False
     )
-    reviewers = serializers.PrimaryKeyRelatedField(
+    reviewers: serializers.PrimaryKeyRelatedField[User] = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=User.objects.filter(is_active=True)
     )
 

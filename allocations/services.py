@@ -79,12 +79,15 @@ def inventory_delete(*, instance: models.Model, actor: User | None) -> None:
 
 
 def _attnames(instance: models.Model, names: Iterable[str]) -> list[str]:
-    return [instance._meta.get_field(name).attname for name in names]
+    """Column names (`site_id`) of model fields (`site`), so snapshots hold plain ids."""
+    return [getattr(instance._meta.get_field(name), "attname", name) for name in names]
 
 
 def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
     """Shares of all programs sum to at most 1. Locks every program row to serialise writers."""
-    others = Program.objects.select_for_update().exclude(pk=getattr(program, "pk", None))
+    others = Program.objects.select_for_update()
+    if program is not None:
+        others = others.exclude(pk=program.pk)
     taken = others.aggregate(total=Sum("nominal_share"))["total"] or Decimal(0)
     if taken + nominal_share > 1:
         raise SharesExceeded(
@@ -125,11 +128,12 @@ def program_set_reviewers(
 ) -> None:
     """Replace the program's reviewers; audited when they change."""
     with transaction.atomic():
-        wanted = {user.pk for user in reviewers}
+        users = list(reviewers)
+        wanted = {user.pk for user in users}
         current = set(program.reviewers.values_list("pk", flat=True))
         if wanted == current:
             return
-        program.reviewers.set(list(wanted))
+        program.reviewers.set(users)
         audit_record(
             actor=actor,
             verb="program.reviewers",

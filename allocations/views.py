@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +36,7 @@ from allocations.serializers import (
     WindowQuerySerializer,
 )
 
-INVENTORY_PERMISSIONS = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
+INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
 
 
 def _actor(request: Request) -> User:
@@ -81,7 +82,7 @@ class InventoryCollectionView(generics.GenericAPIView[Any]):
         if parent is not None:
             values[self.parent_field] = parent
         instance = services.inventory_create(model=self.model, values=values, actor=_actor(request))
-        return Response(self.serializer_class(instance).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
 
 class InventoryItemView(APIView):

@@ -22,7 +22,7 @@ class DomainError(Exception):
     """A refusal by a service: a stable code, an HTTP status, a message for people."""
 
     code = "domain_error"
-    status_code = status.HTTP_409_CONFLICT
+    status_code: int = status.HTTP_409_CONFLICT
     default_message = "The request conflicts with the current state."
 
     def __init__(self, message: str | None = None, *, extra: Mapping[str, Any] | None = None):

@@ -23,7 +23,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    fields = serializers.DictField(
+    # DRF pops declared fields from the class, so this does not shadow Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=FieldErrorSerializer(many=True),
         help_text=(
             "Errors per field path; nested fields and list items are joined by dots "

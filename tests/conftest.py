@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -37,6 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def _ci_runs_on_postgres(django_db_setup: None, django_db_blocker: object) -> None:
     if UNDER_CI and connection.vendor != "postgresql":
         pytest.fail("Under CI the suite runs on PostgreSQL: set DATABASE_URL.", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _static_files_without_manifest(settings: Any) -> None:
+    # Production serves collected, hashed files (collectstatic runs in the image); tests
+    # render pages without collecting, so they use the plain storage.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from kombu.exceptions import OperationalError
+
+from portal.celery import app as celery_app
+
+
+@pytest.mark.django_db
+def test_healthz_answers_ok_without_touching_services(client, django_assert_num_queries):
+    # when
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_answers_ok_when_database_and_broker_answer(client):
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_when_the_broker_is_down(client, monkeypatch):
+    # given
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("kombu.Connection.ensure_connection", refuse)
+
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "error: OperationalError"},
+    }
+
+
+@pytest.mark.django_db
+def test_readyz_reaches_a_real_broker(client, broker_url, monkeypatch):
+    # given: the broker of this machine (Redis or RabbitMQ)
+    monkeypatch.setattr(celery_app.conf, "broker_url", broker_url)
+
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["broker"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_reports_an_unreachable_broker(client, monkeypatch):
+    # given: nothing listens on port 9 of this machine
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
+
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["broker"].startswith("error: ")
