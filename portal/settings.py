@@ -196,8 +196,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),
     }
-    for _directory in (_broker_dir / "queue", _broker_dir / "processed"):
+    for _directory in (_broker_dir / "queue", _broker_dir / "processed", _broker_dir / "control"):
         with contextlib.suppress(OSError):
             _directory.mkdir(parents=True, exist_ok=True)
 else:
