@@ -1,41 +1,85 @@
 from django.urls import path
 
-from allocations import views
+from allocations.views import demand, inventory
 
 urlpatterns = [
-    path("sites/", views.SiteListView.as_view(), name="site-list"),
-    path("sites/<uuid:pk>/", views.SiteDetailView.as_view(), name="site-detail"),
+    path("sites/", inventory.SiteListView.as_view(), name="site-list"),
+    path("sites/<uuid:pk>/", inventory.SiteDetailView.as_view(), name="site-detail"),
     path(
         "sites/<uuid:parent_id>/power-phases/",
-        views.PowerPhaseListView.as_view(),
+        inventory.PowerPhaseListView.as_view(),
         name="power-phase-list",
     ),
     path(
         "sites/<uuid:parent_id>/power-phases/<uuid:pk>/",
-        views.PowerPhaseDetailView.as_view(),
+        inventory.PowerPhaseDetailView.as_view(),
         name="power-phase-detail",
     ),
-    path("accelerators/", views.AcceleratorListView.as_view(), name="accelerator-list"),
+    path("accelerators/", inventory.AcceleratorListView.as_view(), name="accelerator-list"),
     path(
-        "accelerators/<uuid:pk>/", views.AcceleratorDetailView.as_view(), name="accelerator-detail"
+        "accelerators/<uuid:pk>/",
+        inventory.AcceleratorDetailView.as_view(),
+        name="accelerator-detail",
     ),
-    path("pools/", views.PoolListView.as_view(), name="pool-list"),
-    path("pools/<uuid:pk>/", views.PoolDetailView.as_view(), name="pool-detail"),
+    path("pools/", inventory.PoolListView.as_view(), name="pool-list"),
+    path("pools/<uuid:pk>/", inventory.PoolDetailView.as_view(), name="pool-detail"),
     path(
         "pools/<uuid:pk>/availability/",
-        views.PoolAvailabilityView.as_view(),
+        inventory.PoolAvailabilityView.as_view(),
         name="pool-availability",
     ),
     path(
         "pools/<uuid:parent_id>/capacity-events/",
-        views.CapacityEventListView.as_view(),
+        inventory.CapacityEventListView.as_view(),
         name="capacity-event-list",
     ),
     path(
         "pools/<uuid:parent_id>/capacity-events/<uuid:pk>/",
-        views.CapacityEventDetailView.as_view(),
+        inventory.CapacityEventDetailView.as_view(),
         name="capacity-event-detail",
     ),
-    path("programs/", views.ProgramListView.as_view(), name="program-list"),
-    path("programs/<uuid:pk>/", views.ProgramDetailView.as_view(), name="program-detail"),
+    path("programs/", inventory.ProgramListView.as_view(), name="program-list"),
+    path("programs/<uuid:pk>/", inventory.ProgramDetailView.as_view(), name="program-detail"),
+]
+
+urlpatterns += [
+    path("applications/", demand.ApplicationListView.as_view(), name="application-list"),
+    path(
+        "applications/<uuid:pk>/",
+        demand.ApplicationDetailView.as_view(),
+        name="application-detail",
+    ),
+    path(
+        "applications/<uuid:pk>/submit/",
+        demand.ApplicationSubmitView.as_view(),
+        name="application-submit",
+    ),
+    path(
+        "applications/<uuid:pk>/withdraw/",
+        demand.ApplicationWithdrawView.as_view(),
+        name="application-withdraw",
+    ),
+    path(
+        "applications/<uuid:pk>/approve/",
+        demand.ApplicationApproveView.as_view(),
+        name="application-approve",
+    ),
+    path(
+        "applications/<uuid:pk>/reject/",
+        demand.ApplicationRejectView.as_view(),
+        name="application-reject",
+    ),
+    path(
+        "applications/<uuid:pk>/events/",
+        demand.ApplicationEventsView.as_view(),
+        name="application-events",
+    ),
+    path("allocations/", demand.AllocationListView.as_view(), name="allocation-list"),
+    path("allocations/<uuid:pk>/", demand.AllocationDetailView.as_view(), name="allocation-detail"),
+    path(
+        "allocations/<uuid:pk>/release/",
+        demand.AllocationReleaseView.as_view(),
+        name="allocation-release",
+    ),
+    path("capacity/", demand.CapacityView.as_view(), name="capacity"),
 ]

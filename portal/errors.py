@@ -196,3 +196,11 @@ def handler500(request: HttpRequest) -> Any:
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+class NotAllowed(DomainError):
+    """The user can see the object but may not do this to it."""
+
+    code = "permission_denied"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "You may not do this."

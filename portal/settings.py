@@ -183,6 +183,10 @@ SPECTACULAR_SETTINGS = {
         "MembershipRoleEnum": "accounts.models.MembershipRole",
         "TokenScopeEnum": "accounts.models.TokenScope",
         "CountryEnum": "django_countries.countries",
+        "ApplicationKindEnum": "allocations.models.ApplicationKind",
+        "ApplicationStatusEnum": "allocations.models.ApplicationStatus",
+        "AllocationStatusEnum": "allocations.models.AllocationStatus",
+        "RiskCategoryEnum": "allocations.models.RiskCategory",
     },
 }
 
@@ -202,7 +206,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         with contextlib.suppress(OSError):
             _directory.mkdir(parents=True, exist_ok=True)
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis redelivers a message a dead worker held after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -223,7 +230,30 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "accounts.tasks.purge_expired_tokens",
         "schedule": timedelta(hours=24),
     },
+    # A broker can lose a message and a worker can die: nothing stays `submitted` for long.
+    "requeue-stale-applications": {
+        "task": "allocations.tasks.requeue_stale_applications",
+        "schedule": timedelta(seconds=60),
+    },
+    # Capacity also frees without an event we hear of (a hold expiring, a day passing):
+    # look at every waitlist now and then.
+    "recheck-all-waitlists": {
+        "task": "allocations.tasks.recheck_all_waitlists",
+        "schedule": timedelta(minutes=10),
+    },
+    # Allocations start and expire by the calendar; hourly, so a missed run costs an hour.
+    "advance-allocations": {
+        "task": "allocations.tasks.advance_allocations",
+        "schedule": timedelta(hours=1),
+    },
+    # Holds and waitlist places end when the window starts without a decision.
+    "expire-holds": {
+        "task": "allocations.tasks.expire_holds",
+        "schedule": timedelta(hours=1),
+    },
 }
+# Seconds an application may wait in `submitted` before the beat queues its decision again.
+PORTAL_DECISION_TIMEOUT_SECONDS = env.int("PORTAL_DECISION_TIMEOUT_SECONDS", default=120)
 
 # Personal access tokens.
 PORTAL_TOKEN_DEFAULT_DAYS = env.int("PORTAL_TOKEN_DEFAULT_DAYS", default=90)

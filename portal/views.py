@@ -71,6 +71,9 @@ class ApiRootView(APIView):
             "accelerator-list",
             "pool-list",
             "program-list",
+            "application-list",
+            "allocation-list",
+            "capacity",
         ]
         links: dict[str, Any] = {name: reverse(name, request=request) for name in names}
         links["docs"] = reverse("swagger-ui", request=request)

@@ -1,6 +1,14 @@
 """The allocations app's models, split by topic: the supply (inventory and programs), the
 demand (applications and allocations) and the per-day capacity ledger between them."""
 
+from allocations.models.demand import (
+    Allocation,
+    AllocationStatus,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    RiskCategory,
+)
 from allocations.models.inventory import (
     AcceleratorModel,
     CapacityEvent,
@@ -9,12 +17,23 @@ from allocations.models.inventory import (
     Program,
     Site,
 )
+from allocations.models.ledger import PoolDay, ProgramDay, QuotaUsage, SiteDay
 
 __all__ = [
     "AcceleratorModel",
+    "Allocation",
+    "AllocationStatus",
+    "Application",
+    "ApplicationKind",
+    "ApplicationStatus",
     "CapacityEvent",
     "GpuPool",
+    "PoolDay",
     "PowerPhase",
     "Program",
+    "ProgramDay",
+    "QuotaUsage",
+    "RiskCategory",
     "Site",
+    "SiteDay",
 ]

@@ -14,7 +14,7 @@ from django.db.models import ProtectedError, Sum
 
 from accounts.audit import audit_record, snapshot
 from accounts.models import User
-from allocations.models import Program
+from allocations.models import CapacityEvent, GpuPool, PowerPhase, Program
 from portal.errors import InUse, SharesExceeded
 
 M = TypeVar("M", bound=models.Model)
@@ -36,6 +36,7 @@ def inventory_create(*, model: type[M], values: Mapping[str, Any], actor: User |
         audit_record(
             actor=actor, verb=_verb(instance, "create"), target=instance, after=snapshot(instance)
         )
+        _rewrite_ledger(instance)
     return instance
 
 
@@ -58,6 +59,7 @@ def inventory_update(*, instance: M, values: Mapping[str, Any], actor: User | No
             before=before,
             after=snapshot(current, _attnames(current, fields)),
         )
+        _rewrite_ledger(current)
     return current
 
 
@@ -72,10 +74,25 @@ def inventory_delete(*, instance: models.Model, actor: User | None) -> None:
                 before=snapshot(instance),
             )
             instance.delete()
+            _rewrite_ledger(instance)
     except ProtectedError as error:
         raise InUse(
             f"This {instance._meta.verbose_name} is still referenced and cannot be deleted."
         ) from error
+
+
+def _rewrite_ledger(instance: models.Model) -> None:
+    """Capacity events, availability and power phases change what the ledger may promise:
+    rewrite its rows in the same transaction (the rewrite flags what became overcommitted
+    and queues the waitlists when capacity grew)."""
+    from allocations.services import ledger
+
+    if isinstance(instance, CapacityEvent):
+        ledger.ledger_rewrite_pool(pool_id=instance.pool_id)
+    elif isinstance(instance, GpuPool) and GpuPool.objects.filter(pk=instance.pk).exists():
+        ledger.ledger_rewrite_pool(pool_id=instance.pk)
+    elif isinstance(instance, PowerPhase):
+        ledger.ledger_rewrite_site_power(site_id=instance.site_id)
 
 
 def _attnames(instance: models.Model, names: Iterable[str]) -> list[str]:

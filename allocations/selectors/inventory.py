@@ -44,14 +44,14 @@ def deliverable_gpu_hours(*, gpus_in_service: int, availability: Decimal) -> int
 
 
 @dataclass(frozen=True)
-class PoolDay:
+class PoolCapacityDay:
     day: date
     gpus_in_service: int
     capacity_gpu_hours: int
     full_load_mw: Decimal
 
 
-def pool_capacity_days(*, pool: GpuPool, start: date, end: date) -> list[PoolDay]:
+def pool_capacity_days(*, pool: GpuPool, start: date, end: date) -> list[PoolCapacityDay]:
     """For each day of [start, end]: GPUs in service, deliverable GPU-hours, MW at full load.
 
     A pool's GPUs on a day are those of its latest capacity event on or before that day;
@@ -63,14 +63,14 @@ def pool_capacity_days(*, pool: GpuPool, start: date, end: date) -> list[PoolDay
         .values_list("effective_from", "gpus_in_service")
     )
     accelerator, pue = pool.accelerator, pool.site.pue
-    result: list[PoolDay] = []
+    result: list[PoolCapacityDay] = []
     index, gpus = 0, 0
     for day in days_between(start, end):
         while index < len(events) and events[index][0] <= day:
             gpus = events[index][1]
             index += 1
         result.append(
-            PoolDay(
+            PoolCapacityDay(
                 day=day,
                 gpus_in_service=gpus,
                 capacity_gpu_hours=deliverable_gpu_hours(
@@ -83,12 +83,12 @@ def pool_capacity_days(*, pool: GpuPool, start: date, end: date) -> list[PoolDay
 
 
 @dataclass(frozen=True)
-class SiteDay:
+class SitePowerDay:
     day: date
     power_envelope_mw: Decimal
 
 
-def site_power_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
+def site_power_days(*, site: Site, start: date, end: date) -> list[SitePowerDay]:
     """The site's power envelope in MW for each day of [start, end].
 
     The envelope is the sum of the phases online that day (`online_until` included); a
@@ -105,11 +105,11 @@ def site_power_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
         last_index = span - 1 if last is None else min((last - start).days, span - 1)
         change[first_index] += power
         change[last_index + 1] -= power
-    result: list[SiteDay] = []
+    result: list[SitePowerDay] = []
     envelope = Decimal(0)
     for offset, day in enumerate(days_between(start, end)):
         envelope += change[offset]
-        result.append(SiteDay(day=day, power_envelope_mw=envelope))
+        result.append(SitePowerDay(day=day, power_envelope_mw=envelope))
     return result
 
 

@@ -19,7 +19,7 @@ from accounts.models import User
 from accounts.permissions import DEFAULT_PERMISSIONS, IsOperatorOrReadOnly
 from allocations import selectors, services
 from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Program, Site
-from allocations.serializers import (
+from allocations.serializers.inventory import (
     AcceleratorSerializer,
     AcceleratorWriteSerializer,
     CapacityEventSerializer,

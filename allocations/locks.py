@@ -1,0 +1,146 @@
+"""Every row lock of the allocations app, taken in one order so that workers never deadlock:
+
+1. the organization's quota row in the program (`QuotaUsage`);
+2. the inventory row whose ledger rows are being rewritten (`GpuPool`, then `Site`); the
+   missing ledger rows of a window are made before, in a transaction of their own;
+3. the pool-day rows of the window, in day order;
+4. the site-day rows of the window, in day order;
+5. the application, then its allocation.
+
+A transaction may skip a step but never goes back to an earlier one. No network call is
+made while a lock is held: side effects leave through `delay_on_commit`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import transaction
+
+from allocations import selectors
+from allocations.models import (
+    Allocation,
+    Application,
+    GpuPool,
+    PoolDay,
+    Program,
+    ProgramDay,
+    QuotaUsage,
+    Site,
+    SiteDay,
+)
+from allocations.selectors import HOURS_PER_DAY
+
+
+def lock_quota(*, organization_id: UUID, program_id: UUID) -> QuotaUsage:
+    """Step 1: the organization's quota row in the program, made on first use."""
+    assert transaction.get_connection().in_atomic_block
+    QuotaUsage.objects.bulk_create(
+        [QuotaUsage(organization_id=organization_id, program_id=program_id)],
+        ignore_conflicts=True,
+    )
+    return QuotaUsage.objects.select_for_update().get(
+        organization_id=organization_id, program_id=program_id
+    )
+
+
+def ensure_ledger_rows(*, pool: GpuPool, start: date, end: date) -> None:
+    """Make the missing pool-day and site-day rows of [start, end], in a transaction of its
+    own, before the locks of a decision are taken.
+
+    Missing rows are made under the pool's (then the site's) row lock, with the capacity
+    and power of the inventory, so that an inventory change written at the same time (it
+    takes the same lock, then rewrites the rows) cannot leave a new row stale. Rows are
+    never deleted, so once made they stay.
+    """
+    expected = (end - start).days + 1
+    with transaction.atomic():
+        if PoolDay.objects.filter(pool=pool, day__range=(start, end)).count() != expected:
+            GpuPool.objects.select_for_update().filter(pk=pool.pk).first()
+            PoolDay.objects.bulk_create(
+                [
+                    PoolDay(pool=pool, day=day.day, capacity_gpu_hours=day.capacity_gpu_hours)
+                    for day in selectors.pool_capacity_days(pool=pool, start=start, end=end)
+                ],
+                ignore_conflicts=True,
+            )
+    with transaction.atomic():
+        site = pool.site
+        if SiteDay.objects.filter(site=site, day__range=(start, end)).count() != expected:
+            Site.objects.select_for_update().filter(pk=site.pk).first()
+            SiteDay.objects.bulk_create(
+                [
+                    SiteDay(site=site, day=day.day, envelope_wh=envelope_wh(day.power_envelope_mw))
+                    for day in selectors.site_power_days(site=site, start=start, end=end)
+                ],
+                ignore_conflicts=True,
+            )
+
+
+def lock_pool_days(*, pool: GpuPool, start: date, end: date) -> list[PoolDay]:
+    """Step 3: the pool-day rows of [start, end], locked in day order.
+
+    The rows must exist (`ensure_ledger_rows`, before the transaction)."""
+    assert transaction.get_connection().in_atomic_block
+    rows = list(
+        PoolDay.objects.select_for_update()
+        .filter(pool=pool, day__range=(start, end))
+        .order_by("day")
+    )
+    if len(rows) != (end - start).days + 1:
+        raise LedgerRowsMissing(f"{pool} has no ledger rows for all of {start}..{end}.")
+    return rows
+
+
+class LedgerRowsMissing(RuntimeError):
+    """A lock was asked for ledger rows that were not made first: a programming error."""
+
+
+def program_days(
+    *, pool: GpuPool, start: date, end: date, make_for: Program | None = None
+) -> dict[tuple[UUID, date], ProgramDay]:
+    """The program-day rows of a pool's window, by (program id, day).
+
+    Call only while holding the pool-day locks of the window: they guard these rows.
+    `make_for` makes the missing rows of that program first.
+    """
+    if make_for is not None:
+        ProgramDay.objects.bulk_create(
+            [
+                ProgramDay(pool=pool, program=make_for, day=day)
+                for day in selectors.days_between(start, end)
+            ],
+            ignore_conflicts=True,
+        )
+    rows = ProgramDay.objects.filter(pool=pool, day__range=(start, end))
+    return {(row.program_id, row.day): row for row in rows}
+
+
+def lock_site_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
+    """Step 4: the site-day rows of [start, end], locked in day order (they must exist)."""
+    assert transaction.get_connection().in_atomic_block
+    rows = list(
+        SiteDay.objects.select_for_update()
+        .filter(site=site, day__range=(start, end))
+        .order_by("day")
+    )
+    if len(rows) != (end - start).days + 1:
+        raise LedgerRowsMissing(f"{site} has no ledger rows for all of {start}..{end}.")
+    return rows
+
+
+def envelope_wh(power_mw: Decimal) -> int:
+    """A day's energy envelope in Wh for a facility power in MW (below zero counts as none)."""
+    return max(int(power_mw * 1_000_000 * HOURS_PER_DAY), 0)
+
+
+def lock_application(*, application_id: UUID) -> Application:
+    """Step 5: the application row."""
+    return Application.objects.select_for_update().get(pk=application_id)
+
+
+def lock_allocation(*, allocation_id: UUID) -> Allocation:
+    """Step 5, after the application: the allocation row."""
+    return Allocation.objects.select_for_update().get(pk=allocation_id)

@@ -1,0 +1,77 @@
+"""Reads of applications and allocations, each scoped to who asks: what a user may not see
+answers 404."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from accounts.models import AuditEvent, Membership, MembershipRole, User
+from allocations.models import Allocation, Application, Program
+
+
+def _member_organizations(user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).values("organization_id")
+
+
+def _reviewed_programs(user: User) -> QuerySet[Program]:
+    return Program.objects.filter(reviewers=user).values("pk")
+
+
+def application_list_for_user(*, user: User) -> QuerySet[Application]:
+    """Operators see all; members their organizations'; reviewers their programs'."""
+    applications = Application.objects.select_related(
+        "organization", "program", "pool", "applicant", "granted_allocation"
+    )
+    if not user.is_staff:
+        applications = applications.filter(
+            Q(organization_id__in=_member_organizations(user))
+            | Q(program_id__in=_reviewed_programs(user))
+        )
+    return applications.order_by("-created_at", "id")
+
+
+def application_get_for_user(*, user: User, application_id: UUID | str) -> Application:
+    application = application_list_for_user(user=user).filter(pk=application_id).first()
+    if application is None:
+        raise Http404
+    return application
+
+
+def is_reviewer(*, user: User, program: Program) -> bool:
+    return program.reviewers.filter(pk=user.pk).exists()
+
+
+def is_member(*, user: User, organization_id: UUID) -> bool:
+    return Membership.objects.filter(user=user, organization_id=organization_id).exists()
+
+
+def is_organization_admin(*, user: User, organization_id: UUID) -> bool:
+    return Membership.objects.filter(
+        user=user, organization_id=organization_id, role=MembershipRole.ADMIN
+    ).exists()
+
+
+def application_events(*, application: Application) -> QuerySet[AuditEvent]:
+    return (
+        AuditEvent.objects.filter(target_id=application.pk)
+        .select_related("actor")
+        .order_by("created_at", "id")
+    )
+
+
+def allocation_list_for_user(*, user: User) -> QuerySet[Allocation]:
+    """Operators see all; members their organizations'."""
+    allocations = Allocation.objects.all()
+    if not user.is_staff:
+        allocations = allocations.filter(organization_id__in=_member_organizations(user))
+    return allocations.order_by("-created_at", "id")
+
+
+def allocation_get_for_user(*, user: User, allocation_id: UUID | str) -> Allocation:
+    allocation = allocation_list_for_user(user=user).filter(pk=allocation_id).first()
+    if allocation is None:
+        raise Http404
+    return allocation

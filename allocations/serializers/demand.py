@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import AuditEvent, Organization
+from allocations.models import (
+    Allocation,
+    Application,
+    ApplicationKind,
+    GpuPool,
+    Program,
+    RiskCategory,
+)
+from allocations.serializers.inventory import MAX_WINDOW_DAYS
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable code, e.g. `capacity_pool`, `over_quota`.")
+    message = serializers.CharField()
+    day = serializers.DateField(
+        required=False, help_text="For capacity: the first day that failed."
+    )
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    reasons = ReasonSerializer(many=True, read_only=True)
+    allocation = serializers.SerializerMethodField()
+    changes_allocation = serializers.PrimaryKeyRelatedField(source="allocation", read_only=True)
+
+    class Meta:
+        model = Application
+        fields = [
+            "id",
+            "organization",
+            "program",
+            "pool",
+            "applicant",
+            "kind",
+            "changes_allocation",
+            "title",
+            "summary",
+            "gpu_hours",
+            "start_date",
+            "end_date",
+            "purpose",
+            "risk_category",
+            "data_stays_in_eea",
+            "model_lineage",
+            "status",
+            "reasons",
+            "failed_day",
+            "holds_capacity",
+            "created_at",
+            "submitted_at",
+            "decided_at",
+            "allocation",
+        ]
+
+    def get_allocation(self, application: Application) -> str | None:
+        """The allocation this application made or changed, once approved."""
+        if application.status != "approved":
+            return None
+        if application.allocation_id is not None:
+            return str(application.allocation_id)
+        granted = getattr(application, "granted_allocation", None)
+        return str(granted.pk) if granted is not None else None
+
+
+class ApplicationWriteSerializer(serializers.ModelSerializer):
+    """A draft as posted: `allocation` names the allocation a supplement or extension changes."""
+
+    organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
+    program = serializers.PrimaryKeyRelatedField(queryset=Program.objects.all())
+    pool = serializers.PrimaryKeyRelatedField(queryset=GpuPool.objects.all())
+    allocation = serializers.PrimaryKeyRelatedField(
+        queryset=Allocation.objects.all(), required=False, allow_null=True
+    )
+    gpu_hours = serializers.IntegerField(min_value=1, max_value=10**12)
+    kind = serializers.ChoiceField(choices=ApplicationKind.choices, default=ApplicationKind.NEW)
+    risk_category = serializers.ChoiceField(
+        choices=RiskCategory.choices, default=RiskCategory.MINIMAL
+    )
+
+    class Meta:
+        model = Application
+        fields = [
+            "organization",
+            "program",
+            "pool",
+            "title",
+            "summary",
+            "gpu_hours",
+            "start_date",
+            "end_date",
+            "kind",
+            "allocation",
+            "purpose",
+            "risk_category",
+            "data_stays_in_eea",
+            "model_lineage",
+        ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        def value(name: str) -> Any:
+            return attrs.get(name, getattr(self.instance, name, None))
+
+        start, end = value("start_date"), value("end_date")
+        if start and end:
+            if end < start:
+                raise serializers.ValidationError(
+                    {"end_date": "The window ends on or after its first day."}, code="before_start"
+                )
+            if (end - start).days + 1 > MAX_WINDOW_DAYS:
+                raise serializers.ValidationError(
+                    {"end_date": f"A window covers at most {MAX_WINDOW_DAYS} days."},
+                    code="window_too_long",
+                )
+            if start > timezone.localdate() + timedelta(days=MAX_WINDOW_DAYS):
+                raise serializers.ValidationError(
+                    {"start_date": "The window starts too far ahead."}, code="too_far_ahead"
+                )
+        kind, allocation = value("kind"), value("allocation")
+        if kind == ApplicationKind.NEW and allocation is not None:
+            raise serializers.ValidationError(
+                {"allocation": "Only a supplement or an extension names an allocation."},
+                code="not_allowed",
+            )
+        if kind != ApplicationKind.NEW and allocation is None:
+            raise serializers.ValidationError(
+                {"allocation": "A supplement or an extension names the allocation it changes."},
+                code="required",
+            )
+        return attrs
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why: shown to the applicant.")
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.EmailField(source="actor.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "verb", "before", "after", "reasons"]
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
+    remaining_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = Allocation
+        fields = [
+            "id",
+            "application",
+            "organization",
+            "program",
+            "pool",
+            "start_date",
+            "end_date",
+            "granted_gpu_hours",
+            "used_gpu_hours",
+            "remaining_gpu_hours",
+            "used_gpu_seconds",
+            "status",
+            "at_risk",
+            "released_from",
+            "model_lineage",
+            "created_at",
+        ]
+
+
+class CapacityQuerySerializer(serializers.Serializer):
+    pool = serializers.PrimaryKeyRelatedField(queryset=GpuPool.objects.select_related("site"))
+    start = serializers.DateField(required=False, help_text="First day (default today).")
+    end = serializers.DateField(required=False, help_text="Last day, included (default +30).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start = attrs.get("start") or timezone.localdate()
+        end = attrs.get("end") or start + timedelta(days=30)
+        if end < start:
+            raise serializers.ValidationError(
+                {"end": "The end comes on or after the start."}, code="before_start"
+            )
+        if (end - start).days + 1 > 731:
+            raise serializers.ValidationError(
+                {"end": "Ask for at most 731 days at a time."}, code="window_too_long"
+            )
+        return {"pool": attrs["pool"], "start": start, "end": end}
+
+
+class ProgramPartSerializer(serializers.Serializer):
+    program = serializers.UUIDField(source="program.pk")
+    program_slug = serializers.CharField(source="program.slug")
+    nominal_gpu_hours = serializers.IntegerField()
+    committed_gpu_hours = serializers.IntegerField()
+    held_gpu_hours = serializers.IntegerField()
+    free_gpu_hours = serializers.IntegerField(
+        help_text="What the program could still take that day: its share, what others lend "
+        "and the common part, within its borrowing limit."
+    )
+
+
+class CapacityDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    gpus_in_service = serializers.IntegerField()
+    capacity_gpu_hours = serializers.IntegerField()
+    committed_gpu_hours = serializers.IntegerField()
+    held_gpu_hours = serializers.IntegerField(help_text="Held for applications in review.")
+    free_gpu_hours = serializers.IntegerField()
+    power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
+    committed_mw = serializers.DecimalField(
+        max_digits=12, decimal_places=3, help_text="The site's reserved energy as average MW."
+    )
+    overcommitted = serializers.BooleanField(
+        help_text="Capacity or power shrank under commitments on this day."
+    )
+    programs = ProgramPartSerializer(many=True)

@@ -1,0 +1,217 @@
+"""Allocations: granted by an approval, changed by supplements and extensions, released
+early, moved through their statuses by the daily beat."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit_record, snapshot
+from accounts.models import User
+from allocations import locks, tasks
+from allocations.models import (
+    Allocation,
+    AllocationStatus,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    QuotaUsage,
+)
+from allocations.services import ledger
+from portal.errors import InvalidTransition
+
+LIVE = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
+TRACKED = ("status", "granted_gpu_hours", "start_date", "end_date", "released_from")
+
+
+def _status_on(start: date, today: date) -> str:
+    return AllocationStatus.ACTIVE if start <= today else AllocationStatus.SCHEDULED
+
+
+def allocation_grant(*, application: Application, actor: User | None) -> Allocation:
+    """Make or change the allocation of an approved application. Call inside the approving
+    transaction (its ledger rows are committed there): a new application makes an
+    allocation, a supplement adds GPU-hours, an extension adds GPU-hours and days."""
+    today = timezone.localdate()
+    if application.kind == ApplicationKind.NEW:
+        allocation = Allocation.objects.create(
+            application=application,
+            organization_id=application.organization_id,
+            program_id=application.program_id,
+            pool_id=application.pool_id,
+            start_date=application.start_date,
+            end_date=application.end_date,
+            granted_gpu_hours=application.gpu_hours,
+            model_lineage=application.model_lineage,
+            status=_status_on(application.start_date, today),
+        )
+        audit_record(
+            actor=actor,
+            verb="allocation.create",
+            target=allocation,
+            after=snapshot(allocation, TRACKED),
+        )
+        return allocation
+    assert application.allocation_id is not None
+    allocation = locks.lock_allocation(allocation_id=application.allocation_id)
+    before = snapshot(allocation, TRACKED)
+    allocation.granted_gpu_hours += application.gpu_hours
+    if application.kind == ApplicationKind.EXTENSION:
+        allocation.end_date = max(allocation.end_date, application.end_date)
+    if allocation.status == AllocationStatus.EXHAUSTED:
+        allocation.status = _status_on(allocation.start_date, today)
+    allocation.save(update_fields=["granted_gpu_hours", "end_date", "status"])
+    audit_record(
+        actor=actor,
+        verb=f"allocation.{application.kind}",
+        target=allocation,
+        before=before,
+        after=snapshot(allocation, TRACKED),
+    )
+    return allocation
+
+
+def _grants(allocation: Allocation) -> list[Application]:
+    """The approved applications whose GPU-hours the allocation holds."""
+    changes = Application.objects.filter(allocation=allocation, status=ApplicationStatus.APPROVED)
+    return [allocation.application, *changes]
+
+
+def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocation:
+    """Give the allocation's future days back to the ledger (from tomorrow, or all of them
+    if it has not started) and lower its grant by as much. Queues the pool's waitlist.
+
+    Locks: the quota row, the pool-days and site-days of the released days, the allocation.
+    """
+    today = timezone.localdate()
+    allocation = Allocation.objects.select_related(
+        "pool__site", "pool__accelerator", "program", "application"
+    ).get(pk=allocation.pk)
+    if allocation.status not in LIVE or allocation.released_from is not None:
+        raise InvalidTransition(f"A {allocation.status} allocation cannot be released.")
+    first = max(today + timedelta(days=1), allocation.start_date)
+    if first > allocation.end_date:
+        raise InvalidTransition("The allocation has no future days left to release.")
+    pool = allocation.pool
+    locks.ensure_ledger_rows(pool=pool, start=first, end=allocation.end_date)
+    with transaction.atomic():
+        quota = locks.lock_quota(
+            organization_id=allocation.organization_id, program_id=allocation.program_id
+        )
+        pool_days = locks.lock_pool_days(pool=pool, start=first, end=allocation.end_date)
+        site_days = locks.lock_site_days(site=pool.site, start=first, end=allocation.end_date)
+        current = locks.lock_allocation(allocation_id=allocation.pk)
+        if current.status not in LIVE or current.released_from is not None:
+            raise InvalidTransition(f"The allocation is {current.status} now.")
+        before = snapshot(current, TRACKED)
+        freed = 0
+        for grant in _grants(current):
+            shares = ledger.daily_shares(
+                gpu_hours=grant.gpu_hours, start=grant.start_date, end=grant.end_date
+            )
+            offset = max((first - grant.start_date).days, 0)
+            future = shares[offset:]
+            if not future:
+                continue
+            begin = grant.start_date + timedelta(days=offset)
+            index = (begin - first).days
+            ledger.ledger_apply(
+                pool=pool,
+                program=current.program,
+                start=begin,
+                shares=future,
+                pool_days=pool_days[index : index + len(future)],
+                site_days=site_days[index : index + len(future)],
+                add_to=None,
+                take_from="committed",
+            )
+            freed += sum(future)
+        current.granted_gpu_hours -= freed
+        current.released_from = first
+        if first == current.start_date:
+            current.status = AllocationStatus.RELEASED
+        else:
+            current.end_date = first - timedelta(days=1)
+        current.save(update_fields=["granted_gpu_hours", "released_from", "status", "end_date"])
+        QuotaUsage.objects.filter(pk=quota.pk).update(held_gpu_hours=quota.held_gpu_hours - freed)
+        audit_record(
+            actor=actor,
+            verb="allocation.release",
+            target=current,
+            before=before,
+            after={**snapshot(current, TRACKED), "freed_gpu_hours": freed},
+        )
+        tasks.recheck_waitlist.delay_on_commit(str(pool.pk))
+    return current
+
+
+def allocation_advance(*, today: date | None = None) -> dict[str, int]:
+    """The daily beat: `scheduled` → `active` on the first day; `active`, `exhausted` and
+    `suspended` → `expired` after the last, giving the quota back. Idempotent."""
+    today = today or timezone.localdate()
+    started = 0
+    for allocation_id in Allocation.objects.filter(
+        status=AllocationStatus.SCHEDULED, start_date__lte=today
+    ).values_list("pk", flat=True):
+        started += _move(allocation_id, AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE)
+    expired = 0
+    ending = (
+        AllocationStatus.ACTIVE,
+        AllocationStatus.EXHAUSTED,
+        AllocationStatus.SUSPENDED,
+        AllocationStatus.SCHEDULED,
+    )
+    for allocation_id in Allocation.objects.filter(
+        status__in=ending, end_date__lt=today
+    ).values_list("pk", flat=True):
+        expired += _expire(allocation_id)
+    return {"started": started, "expired": expired}
+
+
+def _move(allocation_id: Any, source: str, target: str) -> int:
+    with transaction.atomic():
+        allocation = locks.lock_allocation(allocation_id=allocation_id)
+        if allocation.status != source:
+            return 0
+        allocation.status = target
+        allocation.save(update_fields=["status"])
+        audit_record(
+            actor=None,
+            verb=f"allocation.{target}",
+            target=allocation,
+            before={"status": source},
+            after={"status": target},
+        )
+    return 1
+
+
+def _expire(allocation_id: Any) -> int:
+    allocation = Allocation.objects.get(pk=allocation_id)
+    with transaction.atomic():
+        quota = locks.lock_quota(
+            organization_id=allocation.organization_id, program_id=allocation.program_id
+        )
+        current = locks.lock_allocation(allocation_id=allocation_id)
+        if current.status in (
+            AllocationStatus.EXPIRED,
+            AllocationStatus.RELEASED,
+            AllocationStatus.REVOKED,
+        ):
+            return 0
+        before = {"status": current.status}
+        current.status = AllocationStatus.EXPIRED
+        current.save(update_fields=["status"])
+        QuotaUsage.objects.filter(pk=quota.pk).update(
+            held_gpu_hours=quota.held_gpu_hours - current.granted_gpu_hours
+        )
+        audit_record(
+            actor=None,
+            verb="allocation.expired",
+            target=current,
+            before=before,
+            after={"status": current.status},
+        )
+    return 1

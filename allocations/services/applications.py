@@ -1,0 +1,651 @@
+"""Applications: drafts, submission, the worker's decision, review, withdrawal, the waitlist.
+
+The decision runs the checks of the design in order, and the first failure decides:
+eligibility, request bounds, AI-use rules, the organization's quota, then capacity day by
+day. Checks that need no lock run first; the quota and capacity checks run with the locks
+of allocations/locks.py held, in their order, and commit in the same transaction. Every
+decision re-reads the application under its lock and does nothing if it has moved on, so a
+redelivered or repeated task decides nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.models import Membership, User
+from allocations import locks, tasks
+from allocations.models import (
+    Allocation,
+    AllocationStatus,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    PoolDay,
+    QuotaUsage,
+    RiskCategory,
+    SiteDay,
+)
+from allocations.services import ledger
+from allocations.services.allocations import allocation_grant
+from portal.errors import InvalidTransition
+
+SYSTEMIC_RISK_FLOP = Decimal(10) ** 25
+TRAINING_UTILISATION = Decimal("0.4")
+SECONDS_PER_HOUR = 3600
+
+EDITABLE_FIELDS = (
+    "title",
+    "summary",
+    "gpu_hours",
+    "start_date",
+    "end_date",
+    "purpose",
+    "risk_category",
+    "data_stays_in_eea",
+    "model_lineage",
+    "pool",
+    "program",
+)
+
+Status = ApplicationStatus
+UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
+
+
+def reason(code: str, message: str, day: date | None = None) -> dict[str, Any]:
+    """A decision reason: a stable code, a message for people, the day for capacity."""
+    entry: dict[str, Any] = {"code": code, "message": message}
+    if day is not None:
+        entry["day"] = day.isoformat()
+    return entry
+
+
+def _state(application: Application) -> dict[str, Any]:
+    return {
+        "status": application.status,
+        "submission": application.submission,
+        "holds_capacity": application.holds_capacity,
+    }
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+def application_create(*, applicant: User, values: Mapping[str, Any]) -> Application:
+    """Save a draft. The caller has checked that the applicant is a member of the
+    organization; nothing is checked against programs or capacity until submission."""
+    with transaction.atomic():
+        application = Application(applicant=applicant, status=Status.DRAFT, **values)
+        application.full_clean()
+        application.save(force_insert=True)
+        audit_record(
+            actor=applicant,
+            verb="application.create",
+            target=application,
+            after={"status": Status.DRAFT, "gpu_hours": application.gpu_hours},
+        )
+    return application
+
+
+def application_update(
+    *, application: Application, values: Mapping[str, Any], actor: User
+) -> Application:
+    """Edit a draft; any other status is refused and nothing changes."""
+    with transaction.atomic():
+        current = locks.lock_application(application_id=application.pk)
+        if current.status != Status.DRAFT:
+            raise InvalidTransition(f"Only drafts can be edited; this one is {current.status}.")
+        changed = {name: value for name, value in values.items() if getattr(current, name) != value}
+        if not changed:
+            return current
+        before = {name: str(getattr(current, name)) for name in changed}
+        for name, value in changed.items():
+            setattr(current, name, value)
+        current.full_clean()
+        current.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            actor=actor,
+            verb="application.update",
+            target=current,
+            before=before,
+            after={name: str(value) for name, value in changed.items()},
+        )
+    return current
+
+
+def application_submit(*, application: Application, actor: User) -> Application:
+    """Move a draft to `submitted` and queue its decision after commit; answers at once."""
+    with transaction.atomic():
+        current = locks.lock_application(application_id=application.pk)
+        if current.status != Status.DRAFT:
+            raise InvalidTransition(
+                f"Only a draft can be submitted; this application is {current.status}."
+            )
+        before = _state(current)
+        current.status = Status.SUBMITTED
+        current.submission += 1
+        current.submitted_at = timezone.now()
+        current.reasons = []
+        current.save(
+            update_fields=["status", "submission", "submitted_at", "reasons", "updated_at"]
+        )
+        audit_record(
+            actor=actor,
+            verb="application.submit",
+            target=current,
+            before=before,
+            after=_state(current),
+        )
+        tasks.decide_application.delay_on_commit(str(current.pk), current.submission)
+    return current
+
+
+# --- the checks without locks --------------------------------------------------------------
+
+
+@dataclass
+class Screening:
+    """What the lock-free checks found: a rejection, or the reasons to send it to review."""
+
+    rejection: dict[str, Any] | None = None
+    review: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _screen(application: Application, today: date) -> Screening:
+    program, pool, organization = application.program, application.pool, application.organization
+    # 1. eligibility
+    if not program.is_open:
+        return Screening(reason("program_closed", f"The program {program.name} is closed."))
+    if program.verification_required and organization.verified_at is None:
+        return Screening(reason("not_eligible", "The organization is not verified yet."))
+    if program.eligible_countries and organization.country.code not in program.eligible_countries:
+        return Screening(
+            reason(
+                "not_eligible",
+                f"{program.name} is not open to organizations in {organization.country.code}.",
+            )
+        )
+    if program.eligible_kinds and organization.kind not in program.eligible_kinds:
+        return Screening(
+            reason("not_eligible", f"{program.name} is not open to a {organization.kind}.")
+        )
+    if not Membership.objects.filter(
+        user_id=application.applicant_id, organization_id=organization.pk
+    ).exists():
+        return Screening(
+            reason("not_eligible", "The applicant is not a member of the organization.")
+        )
+    # 2. request bounds
+    if not pool.is_open:
+        return Screening(reason("pool_closed", f"The pool {pool.name} takes no applications."))
+    if not program.min_gpu_hours <= application.gpu_hours <= program.max_gpu_hours:
+        return Screening(
+            reason(
+                "out_of_bounds",
+                f"{program.name} takes {program.min_gpu_hours} to "
+                f"{program.max_gpu_hours} GPU-hours per application.",
+            )
+        )
+    if application.days > program.max_duration_days:
+        return Screening(
+            reason(
+                "out_of_bounds",
+                f"{program.name} allows windows of at most {program.max_duration_days} days.",
+            )
+        )
+    if application.start_date < today:
+        return Screening(reason("window_in_past", "The window starts in the past."))
+    change = _check_change(application)
+    if change is not None:
+        return Screening(change)
+    # 3. AI-use rules
+    if application.risk_category == RiskCategory.PROHIBITED:
+        return Screening(
+            reason("prohibited_use", "The declared use is prohibited under the AI Act (art. 5).")
+        )
+    screening = Screening()
+    if application.risk_category == RiskCategory.HIGH:
+        screening.review.append(
+            reason("needs_review", "A high-risk AI use is decided by a reviewer.")
+        )
+    if not application.data_stays_in_eea:
+        screening.review.append(
+            reason("data_outside_eea", "Data leaving the EEA is decided by a reviewer.")
+        )
+    if application.model_lineage:
+        flop = lineage_training_flop(lineage=application.model_lineage) + _training_flop(
+            application.gpu_hours, application.pool.accelerator.peak_bf16_flops
+        )
+        if flop >= SYSTEMIC_RISK_FLOP:
+            screening.review.append(
+                reason(
+                    "systemic_risk",
+                    f"The lineage {application.model_lineage} would reach "
+                    f"{flop:.2E} FLOP of training compute, at or past 1E+25.",
+                )
+            )
+    return screening
+
+
+def _check_change(application: Application) -> dict[str, Any] | None:
+    """A supplement stays inside its allocation's window; an extension starts the day after
+    it ends. Both belong to the same organization, program and pool, and to a live
+    allocation."""
+    if application.kind == ApplicationKind.NEW:
+        return None
+    allocation = application.allocation
+    assert allocation is not None
+    if (allocation.organization_id, allocation.program_id, allocation.pool_id) != (
+        application.organization_id,
+        application.program_id,
+        application.pool_id,
+    ):
+        return reason(
+            "invalid_change", "The allocation belongs to another organization, program or pool."
+        )
+    if (
+        allocation.status
+        not in (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
+        or allocation.released_from is not None
+    ):
+        return reason("invalid_change", f"The allocation is {allocation.status}.")
+    if application.kind == ApplicationKind.SUPPLEMENT and not (
+        allocation.start_date
+        <= application.start_date
+        <= application.end_date
+        <= allocation.end_date
+    ):
+        return reason("invalid_change", "A supplement stays inside the allocation's window.")
+    if application.kind == ApplicationKind.EXTENSION and (
+        (application.start_date - allocation.end_date).days != 1
+    ):
+        return reason("invalid_change", "An extension starts the day after the allocation ends.")
+    return None
+
+
+def _training_flop(gpu_hours: int, peak_flops: int) -> Decimal:
+    return Decimal(gpu_hours) * SECONDS_PER_HOUR * peak_flops * TRAINING_UTILISATION
+
+
+def lineage_training_flop(*, lineage: str) -> Decimal:
+    """Estimated training compute of a model lineage: GPU-hours granted to it × 3600 × peak
+    FLOP/s × 0.4, summed over its allocations. One grouped query."""
+    rows = (
+        Allocation.objects.filter(model_lineage=lineage)
+        .exclude(status=AllocationStatus.REVOKED)
+        .values("pool__accelerator__peak_bf16_flops")
+        .annotate(hours=Sum("granted_gpu_hours"))
+    )
+    return sum(
+        (_training_flop(row["hours"], row["pool__accelerator__peak_bf16_flops"]) for row in rows),
+        Decimal(0),
+    )
+
+
+# --- decisions under lock --------------------------------------------------------------------
+
+
+@dataclass
+class Locked:
+    application: Application
+    quota: QuotaUsage
+    pool_days: list[PoolDay]
+    site_days: list[SiteDay]
+
+
+@contextmanager
+def _locked(application: Application, *, window: bool = True) -> Iterator[Locked]:
+    """One transaction holding the quota, pool-day, site-day and application locks, in order."""
+    if window:
+        locks.ensure_ledger_rows(
+            pool=application.pool, start=application.start_date, end=application.end_date
+        )
+    with transaction.atomic():
+        quota = locks.lock_quota(
+            organization_id=application.organization_id, program_id=application.program_id
+        )
+        pool_days: list[PoolDay] = []
+        site_days: list[SiteDay] = []
+        if window:
+            pool = application.pool
+            pool_days = locks.lock_pool_days(
+                pool=pool, start=application.start_date, end=application.end_date
+            )
+            site_days = locks.lock_site_days(
+                site=pool.site, start=application.start_date, end=application.end_date
+            )
+        current = locks.lock_application(application_id=application.pk)
+        yield Locked(current, quota, pool_days, site_days)
+
+
+def _load(application_id: Any) -> Application | None:
+    return (
+        Application.objects.select_related(
+            "program", "pool__site", "pool__accelerator", "organization", "allocation"
+        )
+        .filter(pk=application_id)
+        .first()
+    )
+
+
+def application_decide(*, application_id: Any, submission: int) -> Application | None:
+    """Decide a submitted application: the worker's entry point.
+
+    Idempotent: if the application is no longer `submitted` in this submission (decided,
+    withdrawn, or submitted again since), nothing happens.
+    """
+    application = _load(application_id)
+    if application is None or application.status != Status.SUBMITTED:
+        return application
+    if application.submission != submission:
+        return application
+    return _decide(application, expected=(Status.SUBMITTED, submission))
+
+
+def application_recheck(*, application_id: Any) -> Application | None:
+    """Decide a waitlisted application again (capacity freed, or the periodic beat).
+
+    It stays waitlisted, with its reason brought up to date, if it still does not fit.
+    """
+    application = _load(application_id)
+    if application is None or application.status != Status.WAITLISTED:
+        return application
+    return _decide(application, expected=(Status.WAITLISTED, application.submission))
+
+
+def _decide(application: Application, *, expected: tuple[str, int]) -> Application:
+    today = timezone.localdate()
+    screening = _screen(application, today)
+    with _locked(application, window=screening.rejection is None) as held:
+        current = held.application
+        if (current.status, current.submission) != expected:
+            return current
+        if screening.rejection is not None:
+            return _finish(current, Status.REJECTED, [screening.rejection])
+        program = application.program
+        if held.quota.held_gpu_hours + application.gpu_hours > program.org_cap_gpu_hours:
+            return _finish(
+                current,
+                Status.REJECTED,
+                [
+                    reason(
+                        "over_quota",
+                        f"The organization holds {held.quota.held_gpu_hours} "
+                        f"GPU-hours in {program.name}; with this request it would pass its cap "
+                        f"of {program.org_cap_gpu_hours}.",
+                    )
+                ],
+            )
+        pool = application.pool
+        shares = ledger.daily_shares(
+            gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
+        )
+        shortfall = ledger.capacity_check(
+            program=program,
+            shares=shares,
+            pool_days=held.pool_days,
+            program_rows=locks.program_days(
+                pool=pool, start=application.start_date, end=application.end_date
+            ),
+            site_days=held.site_days,
+            energy_per_gpu_hour=ledger.wh_per_gpu_hour(pool),
+            everyone=ledger.all_program_terms(),
+        )
+        if shortfall is not None:
+            return _finish(
+                current,
+                Status.WAITLISTED,
+                [reason(shortfall.code, shortfall.message, shortfall.day)],
+                failed_day=shortfall.day,
+            )
+        review = list(screening.review)
+        if application.gpu_hours > program.auto_approve_max_gpu_hours:
+            review.append(
+                reason(
+                    "above_auto_approve",
+                    f"Above {program.auto_approve_max_gpu_hours} "
+                    f"GPU-hours, {program.name} is decided by a reviewer.",
+                )
+            )
+        column: ledger.Column = "held" if review else "committed"
+        ledger.ledger_apply(
+            pool=pool,
+            program=program,
+            start=application.start_date,
+            shares=shares,
+            pool_days=held.pool_days,
+            site_days=held.site_days,
+            add_to=column,
+            take_from=None,
+        )
+        QuotaUsage.objects.filter(pk=held.quota.pk).update(
+            held_gpu_hours=held.quota.held_gpu_hours + application.gpu_hours
+        )
+        if review:
+            current.holds_capacity = True
+            return _finish(current, Status.IN_REVIEW, review)
+        current = _finish(
+            current,
+            Status.APPROVED,
+            [reason("auto_approved", "Eligible, within quota and capacity: approved.")],
+        )
+        allocation_grant(application=current, actor=None)
+        return current
+
+
+def _finish(
+    application: Application,
+    status: str,
+    reasons: list[dict[str, Any]],
+    *,
+    actor: User | None = None,
+    failed_day: date | None = None,
+) -> Application:
+    """Record a decision with its audit event; notify after commit unless nothing changed."""
+    unchanged = (
+        application.status == status
+        and application.reasons == reasons
+        and application.failed_day == failed_day
+    )
+    if unchanged:
+        return application
+    before = _state(application)
+    moved = application.status != status
+    application.status = status
+    application.reasons = reasons
+    application.failed_day = failed_day
+    if status in (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN):
+        application.holds_capacity = False
+    if moved:
+        application.decided_at = timezone.now()
+        application.decided_by = actor
+    application.save(
+        update_fields=[
+            "status",
+            "reasons",
+            "failed_day",
+            "holds_capacity",
+            "decided_at",
+            "decided_by",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        verb=f"application.{status}",
+        target=application,
+        before=before,
+        after=_state(application),
+        reasons=reasons,
+    )
+    if moved and status != Status.WITHDRAWN:
+        tasks.notify_application_decided.delay_on_commit(str(application.pk), status)
+    return application
+
+
+# --- people's decisions -----------------------------------------------------------------------
+
+
+def _release_hold(held: Locked, application: Application) -> None:
+    """Give an application's held capacity and quota back (locks held by the caller)."""
+    ledger.ledger_apply(
+        pool=application.pool,
+        program=application.program,
+        start=application.start_date,
+        shares=ledger.daily_shares(
+            gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
+        ),
+        pool_days=held.pool_days,
+        site_days=held.site_days,
+        add_to=None,
+        take_from="held",
+    )
+    QuotaUsage.objects.filter(pk=held.quota.pk).update(
+        held_gpu_hours=held.quota.held_gpu_hours - application.gpu_hours
+    )
+
+
+def application_approve(*, application: Application, actor: User, note: str) -> Application:
+    """A reviewer approves an application in review: its held capacity becomes committed,
+    so the approval can never fail for capacity. Any other status is refused."""
+    application = _load(application.pk) or application
+    if application.status != Status.IN_REVIEW:
+        raise InvalidTransition(
+            f"Only an application in review can be approved; this one is {application.status}."
+        )
+    with _locked(application) as held:
+        current = held.application
+        if current.status != Status.IN_REVIEW:
+            raise InvalidTransition(f"The application is {current.status} now.")
+        ledger.ledger_apply(
+            pool=application.pool,
+            program=application.program,
+            start=application.start_date,
+            shares=ledger.daily_shares(
+                gpu_hours=application.gpu_hours,
+                start=application.start_date,
+                end=application.end_date,
+            ),
+            pool_days=held.pool_days,
+            site_days=held.site_days,
+            add_to="committed",
+            take_from="held",
+        )
+        current = _finish(
+            current, Status.APPROVED, [reason("approved_by_reviewer", note)], actor=actor
+        )
+        allocation_grant(application=current, actor=actor)
+        return current
+
+
+def application_reject(
+    *, application: Application, actor: User | None, note: str, code: str = "rejected_by_reviewer"
+) -> Application:
+    """A reviewer rejects an application in review or on the waitlist; a hold is released."""
+    application = _load(application.pk) or application
+    if application.status not in (Status.IN_REVIEW, Status.WAITLISTED):
+        raise InvalidTransition(
+            f"Only an application in review or waitlisted can be rejected; "
+            f"this one is {application.status}."
+        )
+    with _locked(application, window=application.holds_capacity) as held:
+        current = held.application
+        if current.status not in (Status.IN_REVIEW, Status.WAITLISTED):
+            raise InvalidTransition(f"The application is {current.status} now.")
+        freed = current.holds_capacity
+        if freed:
+            _release_hold(held, application)
+        current = _finish(current, Status.REJECTED, [reason(code, note)], actor=actor)
+        if freed:
+            tasks.recheck_waitlist.delay_on_commit(str(application.pool_id))
+    return current
+
+
+def application_withdraw(*, application: Application, actor: User) -> Application:
+    """The applicant withdraws before a final decision; a hold is released."""
+    application = _load(application.pk) or application
+    if application.status not in (Status.DRAFT, *UNDECIDED):
+        raise InvalidTransition(f"A {application.status} application cannot be withdrawn.")
+    with _locked(application, window=application.holds_capacity) as held:
+        current = held.application
+        if current.status not in (Status.DRAFT, *UNDECIDED):
+            raise InvalidTransition(f"The application is {current.status} now.")
+        freed = current.holds_capacity
+        if freed:
+            _release_hold(held, application)
+        current = _finish(
+            current,
+            Status.WITHDRAWN,
+            [reason("withdrawn", "Withdrawn by the applicant.")],
+            actor=actor,
+        )
+        if freed:
+            tasks.recheck_waitlist.delay_on_commit(str(application.pool_id))
+    return current
+
+
+def application_expire_holds(*, today: date | None = None) -> int:
+    """Reject the applications still in review when their window starts (their hold
+    expires) and the waitlisted ones whose window has started. Returns how many."""
+    today = today or timezone.localdate()
+    stale = Application.objects.filter(
+        status__in=(Status.IN_REVIEW, Status.WAITLISTED), start_date__lt=today
+    ).values_list("pk", flat=True)
+    count = 0
+    for application_id in list(stale):
+        application = _load(application_id)
+        if application is None:
+            continue
+        code = "hold_expired" if application.status == Status.IN_REVIEW else "window_in_past"
+        try:
+            application_reject(
+                application=application,
+                actor=None,
+                note="The window started before a decision could be made.",
+                code=code,
+            )
+            count += 1
+        except InvalidTransition:
+            continue
+    return count
+
+
+def application_requeue_stale(*, older_than_seconds: int | None = None) -> int:
+    """Queue the decision again for applications that waited in `submitted` too long (a
+    lost broker message, a killed worker). The decision is idempotent, so a duplicate is
+    harmless. Returns how many were queued."""
+    seconds = older_than_seconds or settings.PORTAL_DECISION_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stale = Application.objects.filter(status=Status.SUBMITTED, submitted_at__lt=cutoff)
+    count = 0
+    for application_id, submission in stale.values_list("pk", "submission"):
+        tasks.decide_application.delay(str(application_id), submission)
+        count += 1
+    return count
+
+
+def waitlist_recheck(*, pool_id: Any) -> int:
+    """Decide the waitlisted applications of a pool again, in program priority then
+    submission order. One that still does not fit does not block the others. Returns how
+    many left the waitlist."""
+    waiting = (
+        Application.objects.filter(pool_id=pool_id, status=Status.WAITLISTED)
+        .order_by("program__priority", "submitted_at", "id")
+        .values_list("pk", flat=True)
+    )
+    moved = 0
+    for application_id in list(waiting):
+        application = application_recheck(application_id=application_id)
+        if application is not None and application.status != Status.WAITLISTED:
+            moved += 1
+    return moved

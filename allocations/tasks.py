@@ -1,0 +1,115 @@
+"""Tasks of the allocations app: thin, taking ids, owning only their retry policy.
+
+The services they call are idempotent, so a redelivered message (acks_late, a killed
+worker) or a task queued twice decides nothing twice.
+"""
+
+from __future__ import annotations
+
+from smtplib import SMTPException
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import DatabaseError, OperationalError
+
+# A deadlock or serialization failure on PostgreSQL, or a busy SQLite file, is worth
+# another try; the services re-read everything under lock.
+TRANSIENT = (OperationalError, DatabaseError)
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)
+def decide_application(application_id: str, submission: int) -> str | None:
+    """Run the checks of a submitted application and record the decision."""
+    from allocations.services.applications import application_decide
+
+    application = application_decide(application_id=application_id, submission=submission)
+    return application.status if application is not None else None
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)
+def recheck_waitlist(pool_id: str) -> int:
+    """Capacity freed in a pool: decide its waitlisted applications again, in order."""
+    from allocations.services.applications import waitlist_recheck
+
+    return waitlist_recheck(pool_id=pool_id)
+
+
+@shared_task
+def recheck_all_waitlists() -> int:
+    """The periodic safety net: queue a waitlist re-check for every pool with a waitlist."""
+    from allocations.models import Application, ApplicationStatus
+
+    pools = (
+        Application.objects.filter(status=ApplicationStatus.WAITLISTED)
+        .values_list("pool_id", flat=True)
+        .distinct()
+    )
+    count = 0
+    for pool_id in pools:
+        recheck_waitlist.delay(str(pool_id))
+        count += 1
+    return count
+
+
+@shared_task
+def requeue_stale_applications() -> int:
+    """Applications left in `submitted` (a lost message, a killed worker) are queued again."""
+    from allocations.services.applications import application_requeue_stale
+
+    return application_requeue_stale()
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def advance_allocations() -> dict[str, int]:
+    """Start the allocations whose first day has come, expire those whose last has passed."""
+    from allocations.services.allocations import allocation_advance
+
+    return allocation_advance()
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def expire_holds() -> int:
+    """Reject applications still in review or waitlisted once their window has started."""
+    from allocations.services.applications import application_expire_holds
+
+    return application_expire_holds()
+
+
+@shared_task(
+    autoretry_for=(SMTPException, ConnectionError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def notify_application_decided(application_id: str, status: str) -> int:
+    """Tell the applicant and the organization's admins about a decision. Returns mails sent.
+
+    Sends nothing if the application has moved on since (a later decision sends its own).
+    """
+    from accounts.models import MembershipRole
+    from allocations.models import Application
+
+    application = (
+        Application.objects.select_related("applicant", "organization", "program")
+        .filter(pk=application_id)
+        .first()
+    )
+    if application is None or application.status != status:
+        return 0
+    admins = application.organization.memberships.filter(
+        role=MembershipRole.ADMIN, user__is_active=True
+    ).values_list("user__email", flat=True)
+    recipients = sorted({application.applicant.email, *admins})
+    reasons = "\n".join(f"- {r['code']}: {r['message']}" for r in application.reasons)
+    status_text = application.get_status_display().lower()
+    return send_mail(
+        subject=f"Your application “{application.title}” is {status_text}",
+        message=(
+            f"{application.organization.name}'s application “{application.title}” for "
+            f"{application.gpu_hours} GPU-hours in {application.program.name} is now "
+            f"{status_text}.\n\nReasons:\n{reasons}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )

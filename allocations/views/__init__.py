@@ -1,0 +1,2 @@
+"""The allocations API, split by topic: inventory and programs; applications, allocations
+and capacity."""

@@ -1,0 +1,281 @@
+"""Applications, allocations and the capacity ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import AuditEvent, Organization, User
+from allocations.models import Allocation, Application, Program
+from allocations.selectors import capacity as capacity_selectors
+from allocations.selectors import demand as selectors
+from allocations.serializers.demand import (
+    AllocationSerializer,
+    ApplicationSerializer,
+    ApplicationWriteSerializer,
+    AuditEventSerializer,
+    CapacityDaySerializer,
+    CapacityQuerySerializer,
+    DecisionInputSerializer,
+)
+from allocations.services import allocations as allocation_services
+from allocations.services import applications as services
+from portal.errors import NotAllowed
+
+
+def _user(request: Request) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _write_serializer(request: Request, **kwargs: Any) -> ApplicationWriteSerializer:
+    """The input serializer with its references scoped to the user: another organization's
+    id, or its allocation's, is refused like an id that does not exist."""
+    user = _user(request)
+    serializer = ApplicationWriteSerializer(**kwargs)
+    fields = serializer.fields
+    fields["organization"].queryset = Organization.objects.filter(memberships__user=user)  # type: ignore[attr-defined]
+    fields["program"].queryset = Program.objects.filter(is_open=True)  # type: ignore[attr-defined]
+    fields["allocation"].queryset = selectors.allocation_list_for_user(user=user)  # type: ignore[attr-defined]
+    return serializer
+
+
+def _require_member(request: Request, application: Application) -> None:
+    if not selectors.is_member(user=_user(request), organization_id=application.organization_id):
+        raise NotAllowed("Only members of the applying organization may do this.")
+
+
+def _require_reviewer(request: Request, application: Application) -> None:
+    if not selectors.is_reviewer(user=_user(request), program=application.program):
+        raise NotAllowed("Only reviewers of the application's program may decide it.")
+
+
+class ApplicationListView(generics.GenericAPIView[Application]):
+    serializer_class = ApplicationSerializer
+    filterset_fields = ["status", "organization", "program", "pool", "kind"]
+
+    def get_queryset(self) -> QuerySet[Application]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Application.objects.none()
+        return selectors.application_list_for_user(user=_user(self.request))
+
+    @extend_schema(
+        tags=["applications"],
+        summary="Applications you may see: your organizations', and those you review",
+        responses=ApplicationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["applications"],
+        summary="Save a draft application for one of your organizations",
+        request=ApplicationWriteSerializer,
+        responses={201: ApplicationSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = _write_serializer(request, data=request.data)
+        serializer.is_valid(raise_exception=True)
+        application = services.application_create(
+            applicant=_user(request), values=serializer.validated_data
+        )
+        return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationDetailView(APIView):
+    @extend_schema(
+        tags=["applications"], summary="One application", responses=ApplicationSerializer
+    )
+    def get(self, request: Request, pk: UUID) -> Response:
+        application = selectors.application_get_for_user(user=_user(request), application_id=pk)
+        return Response(ApplicationSerializer(application).data)
+
+    @extend_schema(
+        tags=["applications"],
+        summary="Edit a draft (members of its organization)",
+        request=ApplicationWriteSerializer,
+        responses=ApplicationSerializer,
+    )
+    def patch(self, request: Request, pk: UUID) -> Response:
+        application = selectors.application_get_for_user(user=_user(request), application_id=pk)
+        _require_member(request, application)
+        serializer = _write_serializer(
+            request, instance=application, data=request.data, partial=True
+        )
+        serializer.is_valid(raise_exception=True)
+        application = services.application_update(
+            application=application, values=serializer.validated_data, actor=_user(request)
+        )
+        return Response(ApplicationSerializer(application).data)
+
+
+class _ApplicationActionView(APIView):
+    def application(self, request: Request, pk: UUID) -> Application:
+        return selectors.application_get_for_user(user=_user(request), application_id=pk)
+
+    def answer(self, application: Application) -> Response:
+        fresh = selectors.application_get_for_user(
+            user=self.request.user,  # type: ignore[arg-type]
+            application_id=application.pk,
+        )
+        return Response(ApplicationSerializer(fresh).data)
+
+
+class ApplicationSubmitView(_ApplicationActionView):
+    @extend_schema(
+        tags=["applications"],
+        summary="Submit a draft: a worker decides it within seconds",
+        request=None,
+        responses={202: ApplicationSerializer},
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        application = self.application(request, pk)
+        _require_member(request, application)
+        services.application_submit(application=application, actor=_user(request))
+        response = self.answer(application)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response
+
+
+class ApplicationWithdrawView(_ApplicationActionView):
+    @extend_schema(
+        tags=["applications"],
+        summary="Withdraw before a final decision; held capacity is released",
+        request=None,
+        responses=ApplicationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        application = self.application(request, pk)
+        _require_member(request, application)
+        services.application_withdraw(application=application, actor=_user(request))
+        return self.answer(application)
+
+
+class ApplicationApproveView(_ApplicationActionView):
+    @extend_schema(
+        tags=["applications"],
+        summary="Approve an application in review (its program's reviewers)",
+        request=DecisionInputSerializer,
+        responses=ApplicationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        application = self.application(request, pk)
+        _require_reviewer(request, application)
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.application_approve(
+            application=application, actor=_user(request), note=serializer.validated_data["reason"]
+        )
+        return self.answer(application)
+
+
+class ApplicationRejectView(_ApplicationActionView):
+    @extend_schema(
+        tags=["applications"],
+        summary="Reject an application in review or waitlisted (its program's reviewers)",
+        request=DecisionInputSerializer,
+        responses=ApplicationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        application = self.application(request, pk)
+        _require_reviewer(request, application)
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.application_reject(
+            application=application, actor=_user(request), note=serializer.validated_data["reason"]
+        )
+        return self.answer(application)
+
+
+class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
+    serializer_class = AuditEventSerializer
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return AuditEvent.objects.none()
+        application = selectors.application_get_for_user(
+            user=_user(self.request), application_id=self.kwargs["pk"]
+        )
+        return selectors.application_events(application=application)
+
+    @extend_schema(
+        tags=["applications"],
+        summary="The application's audit trail",
+        responses=AuditEventSerializer(many=True),
+    )
+    def get(self, request: Request, pk: UUID) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+
+
+class AllocationListView(generics.GenericAPIView[Allocation]):
+    serializer_class = AllocationSerializer
+    filterset_fields = ["status", "organization", "program", "pool", "at_risk"]
+    token_scopes = {"usage:write"}  # the scheduler reads allocation limits
+
+    def get_queryset(self) -> QuerySet[Allocation]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Allocation.objects.none()
+        return selectors.allocation_list_for_user(user=_user(self.request))
+
+    @extend_schema(
+        tags=["allocations"],
+        summary="Allocations of your organizations (all, for operators)",
+        responses=AllocationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(AllocationSerializer(page, many=True).data)
+
+
+class AllocationDetailView(APIView):
+    token_scopes = {"usage:write"}
+
+    @extend_schema(tags=["allocations"], summary="One allocation", responses=AllocationSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        allocation = selectors.allocation_get_for_user(user=_user(request), allocation_id=pk)
+        return Response(AllocationSerializer(allocation).data)
+
+
+class AllocationReleaseView(APIView):
+    @extend_schema(
+        tags=["allocations"],
+        summary="Give the allocation's future days back (its organization's admins)",
+        request=None,
+        responses=AllocationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        user = _user(request)
+        allocation = selectors.allocation_get_for_user(user=user, allocation_id=pk)
+        if not selectors.is_organization_admin(
+            user=user, organization_id=allocation.organization_id
+        ):
+            raise NotAllowed("Only the organization's admins may release its allocations.")
+        allocation = allocation_services.allocation_release(allocation=allocation, actor=user)
+        return Response(AllocationSerializer(allocation).data)
+
+
+class CapacityView(APIView):
+    @extend_schema(
+        tags=["capacity"],
+        summary="The per-day ledger of a pool, with free GPU-hours per program and power",
+        parameters=[
+            OpenApiParameter("pool", UUID, required=True, description="The GPU pool."),
+            OpenApiParameter("start", str, description="First day, YYYY-MM-DD (default today)."),
+            OpenApiParameter("end", str, description="Last day, included (default start + 30)."),
+        ],
+        responses=CapacityDaySerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = CapacityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = capacity_selectors.capacity_days(**query.validated_data)
+        return Response(CapacityDaySerializer(days, many=True).data)
