@@ -40,6 +40,9 @@ def main() -> None:
     env.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
     if "DATABASE_URL" not in env and _postgres_answers(POSTGRES_URL):
         env["DATABASE_URL"] = POSTGRES_URL
+    # A database of this run's own, so that runs side by side on one server never collide.
+    if env.get("DATABASE_URL", "").startswith(("postgres", "psql")):
+        env.setdefault("DATABASE_TEST_NAME", f"test_portal_{os.getpid()}")
     if "PORTAL_TEST_BROKER_URL" not in env and _port_answers(6379):
         env["PORTAL_TEST_BROKER_URL"] = REDIS_URL
     print(
