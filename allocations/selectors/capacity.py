@@ -61,7 +61,7 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
         }
         parts = []
         for program, terms in zip(programs, everyone, strict=True):
-            row = program_rows.get(day, {}).get(program.pk)
+            part = program_rows.get(day, {}).get(program.pk)
             _, free = program_headroom(
                 capacity=capacity,
                 reserved=committed + held,
@@ -73,8 +73,8 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
                 ProgramPart(
                     program=program,
                     nominal_gpu_hours=terms.nominal(capacity),
-                    committed_gpu_hours=row.committed_gpu_hours if row else 0,
-                    held_gpu_hours=row.held_gpu_hours if row else 0,
+                    committed_gpu_hours=part.committed_gpu_hours if part else 0,
+                    held_gpu_hours=part.held_gpu_hours if part else 0,
                     free_gpu_hours=free,
                 )
             )

@@ -3,6 +3,7 @@ answers 404."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
@@ -12,11 +13,11 @@ from accounts.models import AuditEvent, Membership, MembershipRole, User
 from allocations.models import Allocation, Application, Program
 
 
-def _member_organizations(user: User) -> QuerySet[Membership]:
+def _member_organizations(user: User) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("organization_id")
 
 
-def _reviewed_programs(user: User) -> QuerySet[Program]:
+def _reviewed_programs(user: User) -> QuerySet[Program, Any]:
     return Program.objects.filter(reviewers=user).values("pk")
 
 

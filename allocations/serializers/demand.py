@@ -29,7 +29,9 @@ class ReasonSerializer(serializers.Serializer):
 class ApplicationSerializer(serializers.ModelSerializer):
     reasons = ReasonSerializer(many=True, read_only=True)
     allocation = serializers.SerializerMethodField()
-    changes_allocation = serializers.PrimaryKeyRelatedField(source="allocation", read_only=True)
+    changes_allocation: serializers.PrimaryKeyRelatedField[Allocation] = (
+        serializers.PrimaryKeyRelatedField(source="allocation", read_only=True)
+    )
 
     class Meta:
         model = Application

@@ -168,11 +168,12 @@ def _screen(application: Application, today: date) -> Screening:
         return Screening(reason("program_closed", f"The program {program.name} is closed."))
     if program.verification_required and organization.verified_at is None:
         return Screening(reason("not_eligible", "The organization is not verified yet."))
-    if program.eligible_countries and organization.country.code not in program.eligible_countries:
+    country = str(organization.country)
+    if program.eligible_countries and country not in program.eligible_countries:
         return Screening(
             reason(
                 "not_eligible",
-                f"{program.name} is not open to organizations in {organization.country.code}.",
+                f"{program.name} is not open to organizations in {country}.",
             )
         )
     if program.eligible_kinds and organization.kind not in program.eligible_kinds:

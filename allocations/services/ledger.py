@@ -153,13 +153,13 @@ def capacity_check(
                 f"what others lend and the common part); the request needs {share}.",
             )
         energy = share * energy_per_gpu_hour
-        energy_free = site_day.envelope_wh - site_day.committed_wh - site_day.held_wh
+        energy_free: Decimal = site_day.envelope_wh - site_day.committed_wh - site_day.held_wh
         if energy > energy_free:
             return Shortfall(
                 "capacity_power",
                 day,
-                f"On {day} the site has {max(energy_free, 0) / 1_000_000:.3f} MWh of its power "
-                f"envelope free; the request needs {energy / 1_000_000:.3f} MWh.",
+                f"On {day} the site has {max(energy_free, Decimal(0)) / 1_000_000:.3f} MWh of "
+                f"its power envelope free; the request needs {energy / 1_000_000:.3f} MWh.",
             )
     return None
 
