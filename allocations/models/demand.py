@@ -192,3 +192,21 @@ class Allocation(models.Model):
     @property
     def remaining_gpu_hours(self) -> Decimal:
         return max(Decimal(self.granted_gpu_hours) - self.used_gpu_hours, Decimal(0))
+
+
+class ReviewQueueItem(Application):
+    """The applications in review, as the admin's review queue."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "review queue item"
+        verbose_name_plural = "review queue"
+
+
+class WaitlistItem(Application):
+    """The waitlisted applications, in the order the worker re-checks them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "waitlisted application"
+        verbose_name_plural = "waitlist"

@@ -1,0 +1,296 @@
+"""The admin of the demand side: applications (with the review queue and the waitlist),
+allocations and the capacity ledger. Everything here is read-only except through actions
+that call the services, so nothing bypasses them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import F, QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
+from allocations.models import (
+    Allocation,
+    Application,
+    ApplicationStatus,
+    PoolDay,
+    QuotaUsage,
+    SiteDay,
+)
+from allocations.models.demand import ReviewQueueItem, WaitlistItem
+from allocations.selectors.demand import is_reviewer
+from allocations.services import allocations as allocation_services
+from allocations.services import applications as services
+from portal.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Rows change only through services: no add, no edit, no delete here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DecisionForm(ActionForm):
+    reason = forms.CharField(
+        required=False, max_length=2000, help_text="Shown to the applicant with the decision."
+    )
+
+
+def _decide(
+    admin_view: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Application],
+    approve: bool,
+) -> None:
+    reason = (request.POST.get("reason") or "").strip()
+    if not reason:
+        admin_view.message_user(request, "Give a reason with the decision.", messages.ERROR)
+        return
+    user = request.user
+    assert isinstance(user, User)
+    done = 0
+    for application in queryset.select_related("program"):
+        if not is_reviewer(user=user, program=application.program):
+            admin_view.message_user(
+                request, f"{application}: you do not review {application.program}.", messages.ERROR
+            )
+            continue
+        try:
+            if approve:
+                services.application_approve(application=application, actor=user, note=reason)
+            else:
+                services.application_reject(application=application, actor=user, note=reason)
+            done += 1
+        except DomainError as error:
+            admin_view.message_user(request, f"{application}: {error.message}", messages.ERROR)
+    if done:
+        verb = "approved" if approve else "rejected"
+        admin_view.message_user(request, f"{done} application(s) {verb}.", messages.SUCCESS)
+
+
+@admin.action(description="Approve the selected applications (reviewers)")
+def approve_selected(
+    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
+) -> None:
+    _decide(admin_view, request, queryset, approve=True)
+
+
+@admin.action(description="Reject the selected applications (reviewers)")
+def reject_selected(
+    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
+) -> None:
+    _decide(admin_view, request, queryset, approve=False)
+
+
+@admin.register(Application)
+class ApplicationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "title",
+        "organization",
+        "program",
+        "pool",
+        "gpu_hours",
+        "start_date",
+        "end_date",
+        "status",
+        "risk_category",
+        "submitted_at",
+        "decided_at",
+    ]
+    list_filter = ["status", "program", "pool", "kind", "risk_category", "data_stays_in_eea"]
+    search_fields = ["title", "organization__name", "applicant__email", "model_lineage"]
+    date_hierarchy = "submitted_at"
+    list_select_related = ["organization", "program", "pool"]
+    action_form = DecisionForm
+    actions = [approve_selected, reject_selected]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The changelist must accept actions; the change form itself stays read-only.
+        return obj is None and bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Application._meta.fields]
+
+
+@admin.register(ReviewQueueItem)
+class ReviewQueueAdmin(ApplicationAdmin):
+    """Applications in review, oldest first: what reviewers decide next."""
+
+    list_display = [
+        "title",
+        "organization",
+        "program",
+        "gpu_hours",
+        "start_date",
+        "risk_category",
+        "reason_codes",
+        "submitted_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=ApplicationStatus.IN_REVIEW)
+            .order_by("submitted_at")
+        )
+
+    @admin.display(description="why review")
+    def reason_codes(self, application: Application) -> str:
+        return ", ".join(reason["code"] for reason in application.reasons)
+
+
+@admin.register(WaitlistItem)
+class WaitlistAdmin(ApplicationAdmin):
+    """Waitlisted applications in the order the worker re-checks them."""
+
+    list_display = [
+        "title",
+        "organization",
+        "program",
+        "pool",
+        "gpu_hours",
+        "start_date",
+        "end_date",
+        "failed_day",
+        "constraint",
+        "submitted_at",
+    ]
+    actions = [reject_selected]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=ApplicationStatus.WAITLISTED)
+            .order_by("program__priority", "submitted_at")
+        )
+
+    @admin.display(description="constraint")
+    def constraint(self, application: Application) -> str:
+        return application.reasons[0]["code"] if application.reasons else ""
+
+
+@admin.action(description="Release the future days of the selected allocations")
+def release_selected(
+    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
+) -> None:
+    user = request.user
+    assert isinstance(user, User)
+    for allocation in queryset:
+        try:
+            allocation_services.allocation_release(allocation=allocation, actor=user)
+        except DomainError as error:
+            admin_view.message_user(request, f"{allocation}: {error.message}", messages.ERROR)
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "organization",
+        "program",
+        "pool",
+        "start_date",
+        "end_date",
+        "granted_gpu_hours",
+        "used_gpu_hours",
+        "status",
+        "at_risk",
+    ]
+    list_filter = ["status", "at_risk", "program", "pool"]
+    search_fields = ["organization__name", "application__title", "model_lineage"]
+    list_select_related = ["organization", "program", "pool"]
+    actions = [release_selected]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and bool(request.user.is_staff)
+
+
+class OvercommittedFilter(admin.SimpleListFilter):
+    title = "overcommitted"
+    parameter_name = "overcommitted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Overcommitted: capacity shrank under commitments")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(
+                capacity_gpu_hours__lt=F("committed_gpu_hours") + F("held_gpu_hours")
+            )
+        return queryset
+
+
+@admin.register(PoolDay)
+class PoolDayAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pool",
+        "day",
+        "capacity_gpu_hours",
+        "committed_gpu_hours",
+        "held_gpu_hours",
+        "free",
+        "overcommitted",
+    ]
+    list_filter = [OvercommittedFilter, "pool"]
+    date_hierarchy = "day"
+    list_select_related = ["pool"]
+
+    @admin.display(description="free GPU-hours")
+    def free(self, row: PoolDay) -> int:
+        return max(row.capacity_gpu_hours - row.reserved_gpu_hours, 0)
+
+    @admin.display(boolean=True)
+    def overcommitted(self, row: PoolDay) -> bool:
+        return row.reserved_gpu_hours > row.capacity_gpu_hours
+
+
+class PowerOvercommittedFilter(admin.SimpleListFilter):
+    title = "past the power envelope"
+    parameter_name = "overcommitted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Reserved energy past the envelope")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(envelope_wh__lt=F("committed_wh") + F("held_wh"))
+        return queryset
+
+
+@admin.register(SiteDay)
+class SiteDayAdmin(ReadOnlyAdmin):
+    list_display = ["site", "day", "envelope_mw", "committed_mw", "held_mw"]
+    list_filter = [PowerOvercommittedFilter, "site"]
+    date_hierarchy = "day"
+
+    @admin.display(description="envelope MW")
+    def envelope_mw(self, row: SiteDay) -> str:
+        return f"{row.envelope_wh / 24_000_000:.3f}"
+
+    @admin.display(description="committed MW")
+    def committed_mw(self, row: SiteDay) -> str:
+        return f"{row.committed_wh / 24_000_000:.3f}"
+
+    @admin.display(description="held MW")
+    def held_mw(self, row: SiteDay) -> str:
+        return f"{row.held_wh / 24_000_000:.3f}"
+
+
+@admin.register(QuotaUsage)
+class QuotaUsageAdmin(ReadOnlyAdmin):
+    list_display = ["organization", "program", "held_gpu_hours"]
+    list_filter = ["program"]
+    search_fields = ["organization__name"]
+    list_select_related = ["organization", "program"]
