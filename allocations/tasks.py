@@ -7,6 +7,7 @@ worker) or a task queued twice decides nothing twice.
 from __future__ import annotations
 
 from smtplib import SMTPException
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -113,3 +114,65 @@ def notify_application_decided(application_id: str, status: str) -> int:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,
     )
+
+
+@shared_task(
+    autoretry_for=(SMTPException, ConnectionError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
+    """Tell the organization's admins that an allocation reached 75, 90 or 100 % of its hours."""
+    from accounts.models import MembershipRole
+    from allocations.models import Allocation
+
+    allocation = (
+        Allocation.objects.select_related("organization", "application")
+        .filter(pk=allocation_id)
+        .first()
+    )
+    if allocation is None:
+        return 0
+    recipients = sorted(
+        allocation.organization.memberships.filter(
+            role=MembershipRole.ADMIN, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return 0
+    stopped = " Its jobs are stopped; ask for a supplement to go on." if threshold >= 100 else ""
+    return send_mail(
+        subject=f"Allocation “{allocation.application.title}” has used {threshold} %",
+        message=(
+            f"The allocation “{allocation.application.title}” of {allocation.organization.name} "
+            f"has used {allocation.used_gpu_hours} of its {allocation.granted_gpu_hours} "
+            f"GPU-hours ({threshold} % or more).{stopped}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+
+
+@shared_task(bind=True, max_retries=10)
+def run_backend_call(self: Any, call_id: str) -> str:
+    """Carry out a scheduler call; a failure is retried with exponential backoff."""
+    from allocations.backends import BackendError
+    from allocations.services.usage import backend_call_run
+
+    try:
+        return str(backend_call_run(call_id=call_id).outcome)
+    except BackendError as error:
+        raise self.retry(exc=error, countdown=min(2**self.request.retries * 10, 3600)) from error
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def pull_usage() -> dict[str, int]:
+    """Ask the scheduler backend for the usage of the last two days and ingest it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from allocations.services.usage import usage_pull
+
+    return usage_pull(since=timezone.now() - timedelta(days=2))

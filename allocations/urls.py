@@ -1,6 +1,6 @@
 from django.urls import path
 
-from allocations.views import demand, inventory
+from allocations.views import demand, inventory, usage
 
 urlpatterns = [
     path("sites/", inventory.SiteListView.as_view(), name="site-list"),
@@ -81,5 +81,16 @@ urlpatterns += [
         demand.AllocationReleaseView.as_view(),
         name="allocation-release",
     ),
+    path(
+        "allocations/<uuid:pk>/suspend/",
+        usage.AllocationSuspendView.as_view(),
+        name="allocation-suspend",
+    ),
+    path(
+        "allocations/<uuid:pk>/resume/",
+        usage.AllocationResumeView.as_view(),
+        name="allocation-resume",
+    ),
     path("capacity/", demand.CapacityView.as_view(), name="capacity"),
+    path("usage/", usage.UsageView.as_view(), name="usage"),
 ]

@@ -249,6 +249,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "allocations.tasks.advance_allocations",
         "schedule": timedelta(hours=1),
     },
+    # The scheduler's usage, pulled as well as posted (posting twice counts once).
+    "pull-usage": {
+        "task": "allocations.tasks.pull_usage",
+        "schedule": timedelta(minutes=15),
+    },
     # Holds and waitlist places end when the window starts without a decision.
     "expire-holds": {
         "task": "allocations.tasks.expire_holds",
@@ -257,6 +262,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 # Seconds an application may wait in `submitted` before the beat queues its decision again.
 PORTAL_DECISION_TIMEOUT_SECONDS = env.int("PORTAL_DECISION_TIMEOUT_SECONDS", default=120)
+
+# Usage and the scheduler.
+# The backend that carries out limits and suspensions: records calls by default;
+# allocations.backends.slurm.SlurmBackend runs sacctmgr and sacct on the worker's host.
+PORTAL_SCHEDULER_BACKEND = env.str(
+    "PORTAL_SCHEDULER_BACKEND", default="allocations.backends.recording.RecordingBackend"
+)
+PORTAL_SLURM_CLUSTER = env.str("PORTAL_SLURM_CLUSTER", default="narvik")
+PORTAL_SLURM_SOURCE = env.str("PORTAL_SLURM_SOURCE", default="slurm-narvik")
+# Usage may lie this many hours outside its allocation's window (jobs that straddle it).
+PORTAL_USAGE_GRACE_HOURS = env.int("PORTAL_USAGE_GRACE_HOURS", default=24)
 
 # Personal access tokens.
 PORTAL_TOKEN_DEFAULT_DAYS = env.int("PORTAL_TOKEN_DEFAULT_DAYS", default=90)

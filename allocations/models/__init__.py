@@ -18,6 +18,7 @@ from allocations.models.inventory import (
     Site,
 )
 from allocations.models.ledger import PoolDay, ProgramDay, QuotaUsage, SiteDay
+from allocations.models.usage import BackendCall, UsageRecord
 
 __all__ = [
     "AcceleratorModel",
@@ -26,6 +27,7 @@ __all__ = [
     "Application",
     "ApplicationKind",
     "ApplicationStatus",
+    "BackendCall",
     "CapacityEvent",
     "GpuPool",
     "PoolDay",
@@ -36,4 +38,5 @@ __all__ = [
     "RiskCategory",
     "Site",
     "SiteDay",
+    "UsageRecord",
 ]

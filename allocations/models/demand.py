@@ -158,6 +158,10 @@ class Allocation(models.Model):
         max_length=16, choices=AllocationStatus.choices, default=AllocationStatus.SCHEDULED
     )
     model_lineage = models.CharField(max_length=100, blank=True)
+    notified_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="The highest usage threshold (75, 90, 100) already notified."
+    )
+    expiry_notified = models.BooleanField(default=False)
     released_from = models.DateField(
         null=True, blank=True, help_text="Its days from this one on were given back early."
     )

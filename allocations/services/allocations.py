@@ -18,9 +18,11 @@ from allocations.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
+    BackendCall,
     QuotaUsage,
 )
 from allocations.services import ledger
+from allocations.services.usage import backend_request
 from portal.errors import InvalidTransition
 
 LIVE = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
@@ -54,6 +56,7 @@ def allocation_grant(*, application: Application, actor: User | None) -> Allocat
             target=allocation,
             after=snapshot(allocation, TRACKED),
         )
+        backend_request(allocation=allocation, action=BackendCall.Action.CREATE_ACCOUNT)
         return allocation
     assert application.allocation_id is not None
     allocation = locks.lock_allocation(allocation_id=application.allocation_id)
@@ -71,6 +74,7 @@ def allocation_grant(*, application: Application, actor: User | None) -> Allocat
         before=before,
         after=snapshot(allocation, TRACKED),
     )
+    backend_request(allocation=allocation, action=BackendCall.Action.SET_LIMIT)
     return allocation
 
 

@@ -1,0 +1,321 @@
+"""Usage: ingest the scheduler's records exactly once, enforce the grant, tell the backend.
+
+Ingest validates each record, then in one transaction locks the batch's allocations (in id
+order), inserts the records that are new (a record already stored under its source and
+external id is a duplicate, even if posted at the same moment by another batch: the unique
+constraint makes the second insert wait and do nothing) and adds exactly their GPU-seconds
+to each allocation. Thresholds of 75, 90 and 100 % notify once each; at 100 % the
+allocation is exhausted and the scheduler is told to stop it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.models import Membership, User
+from allocations import tasks
+from allocations.backends import account_name
+from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
+from portal.errors import InvalidTransition
+
+THRESHOLDS = (75, 90, 100)
+ACCEPTING = (AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED, AllocationStatus.SUSPENDED)
+# No job uses more GPUs than this at once; more GPU-seconds than that per second is absurd.
+MAX_GPUS_PER_JOB = 100_000
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reject(result: IngestResult, index: int, code: str, message: str) -> None:
+    result.rejected.append({"index": index, "code": code, "message": message})
+
+
+def _visible_allocations(user: User, ids: set[Any]) -> dict[Any, Allocation]:
+    allocations = Allocation.objects.filter(pk__in=ids)
+    if not user.is_staff:
+        member_of = Membership.objects.filter(user=user).values("organization_id")
+        allocations = allocations.filter(organization_id__in=member_of)
+    return {allocation.pk: allocation for allocation in allocations}
+
+
+def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResult:
+    """Ingest a batch of well-formed records (the serializer checked their shape).
+
+    Each record is accepted, a duplicate, or rejected with its index and a code:
+    `unknown_allocation` (unknown, or not the poster's), `invalid_gpu_seconds`,
+    `absurd_gpu_seconds`, `ended_before_started`, `outside_window`, `allocation_not_active`.
+    Locks: the batch's allocations, in id order. Side effects after commit.
+    """
+    result = IngestResult()
+    grace = timedelta(hours=settings.PORTAL_USAGE_GRACE_HOURS)
+    allocations = _visible_allocations(user, {record["allocation"] for record in records})
+    candidates: list[tuple[int, UsageRecord]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, record in enumerate(records):
+        allocation = allocations.get(record["allocation"])
+        started, ended, seconds = record["started_at"], record["ended_at"], record["gpu_seconds"]
+        if allocation is None:
+            _reject(result, index, "unknown_allocation", "No such allocation is yours to report.")
+        elif seconds <= 0:
+            _reject(result, index, "invalid_gpu_seconds", "GPU-seconds are positive.")
+        elif ended < started:
+            _reject(result, index, "ended_before_started", "The job ends before it starts.")
+        elif seconds > max((ended - started).total_seconds(), 1) * MAX_GPUS_PER_JOB:
+            _reject(
+                result,
+                index,
+                "absurd_gpu_seconds",
+                f"More than {MAX_GPUS_PER_JOB} GPUs for the job's whole duration.",
+            )
+        elif not _inside_window(allocation, started, ended, grace):
+            _reject(
+                result,
+                index,
+                "outside_window",
+                f"The job ran outside the allocation's window "
+                f"{allocation.start_date}..{allocation.end_date} (grace {grace}).",
+            )
+        elif allocation.status not in ACCEPTING:
+            _reject(
+                result, index, "allocation_not_active", f"The allocation is {allocation.status}."
+            )
+        elif (record["source"], record["external_id"]) in seen:
+            result.duplicates += 1
+        else:
+            seen.add((record["source"], record["external_id"]))
+            candidates.append(
+                (
+                    index,
+                    UsageRecord(
+                        id=uuid.uuid4(),
+                        source=record["source"],
+                        external_id=record["external_id"],
+                        allocation_id=allocation.pk,
+                        gpu_seconds=seconds,
+                        started_at=started,
+                        ended_at=ended,
+                        energy_kwh=record.get("energy_kwh"),
+                    ),
+                )
+            )
+    if not candidates:
+        return result
+    with transaction.atomic():
+        locked = {
+            allocation.pk: allocation
+            for allocation in Allocation.objects.select_for_update()
+            .filter(pk__in={row.allocation_id for _, row in candidates})
+            .order_by("pk")
+        }
+        UsageRecord.objects.bulk_create([row for _, row in candidates], ignore_conflicts=True)
+        inserted = set(
+            UsageRecord.objects.filter(pk__in=[row.pk for _, row in candidates]).values_list(
+                "pk", flat=True
+            )
+        )
+        added: dict[Any, int] = defaultdict(int)
+        for _, row in candidates:
+            if row.pk in inserted:
+                added[row.allocation_id] += row.gpu_seconds
+        result.accepted = len(inserted)
+        result.duplicates += len(candidates) - len(inserted)
+        for allocation_id, seconds in added.items():
+            Allocation.objects.filter(pk=allocation_id).update(
+                used_gpu_seconds=F("used_gpu_seconds") + seconds
+            )
+            allocation = locked[allocation_id]
+            allocation.used_gpu_seconds += seconds
+            _enforce(allocation)
+    return result
+
+
+def _inside_window(
+    allocation: Allocation, started: datetime, ended: datetime, grace: timedelta
+) -> bool:
+    zone = timezone.get_current_timezone()
+    opens = datetime.combine(allocation.start_date, datetime.min.time(), zone) - grace
+    closes = (
+        datetime.combine(allocation.end_date + timedelta(days=1), datetime.min.time(), zone) + grace
+    )
+    return started >= opens and ended <= closes
+
+
+def used_percent(allocation: Allocation) -> int:
+    granted_seconds = allocation.granted_gpu_hours * 3600
+    if granted_seconds == 0:
+        return 100
+    return allocation.used_gpu_seconds * 100 // granted_seconds
+
+
+def _enforce(allocation: Allocation) -> None:
+    """Thresholds once each; exhaustion at 100 %. The allocation is locked by the caller."""
+    percent = used_percent(allocation)
+    crossed = [t for t in THRESHOLDS if allocation.notified_percent < t <= percent]
+    if not crossed:
+        return
+    allocation.notified_percent = crossed[-1]
+    fields = ["notified_percent"]
+    if percent >= 100 and allocation.status == AllocationStatus.ACTIVE:
+        allocation.status = AllocationStatus.EXHAUSTED
+        fields.append("status")
+        audit_record(
+            actor=None,
+            verb="allocation.exhausted",
+            target=allocation,
+            before={"status": AllocationStatus.ACTIVE},
+            after={
+                "status": AllocationStatus.EXHAUSTED,
+                "used_gpu_seconds": allocation.used_gpu_seconds,
+            },
+        )
+        backend_request(allocation=allocation, action=BackendCall.Action.SUSPEND)
+    allocation.save(update_fields=fields)
+    for threshold in crossed:
+        tasks.notify_usage_threshold.delay_on_commit(str(allocation.pk), threshold)
+
+
+def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
+    """Record a call to the scheduler and carry it out after commit, with retries."""
+    from allocations.backends import get_backend
+
+    call = BackendCall.objects.create(
+        allocation=allocation,
+        backend=get_backend().name,
+        action=action,
+        arguments={
+            "account": account_name(allocation.pk),
+            "gpu_minutes": allocation.granted_gpu_hours * 60,
+        },
+    )
+    tasks.run_backend_call.delay_on_commit(str(call.pk))
+    return call
+
+
+def backend_call_run(*, call_id: Any) -> BackendCall:
+    """Carry out a recorded backend call. Raises BackendError for the task to retry; a call
+    already done is not repeated."""
+    from allocations.backends import AccountSpec, BackendError, get_backend
+
+    call = BackendCall.objects.select_related("allocation__organization").get(pk=call_id)
+    if call.outcome == BackendCall.Outcome.DONE:
+        return call
+    allocation = call.allocation
+    spec = AccountSpec(
+        account=call.arguments["account"],
+        organization=allocation.organization.name,
+        gpu_minutes=max(allocation.granted_gpu_hours * 60 - allocation.used_gpu_seconds // 60, 0)
+        if call.action != BackendCall.Action.SUSPEND
+        else 0,
+    )
+    backend = get_backend()
+    BackendCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
+    try:
+        commands = getattr(backend, call.action)(spec)
+    except BackendError as error:
+        BackendCall.objects.filter(pk=call.pk).update(
+            outcome=BackendCall.Outcome.FAILED, detail=str(error)[:2000]
+        )
+        raise
+    with transaction.atomic():
+        BackendCall.objects.filter(pk=call.pk).update(
+            outcome=BackendCall.Outcome.DONE,
+            commands=commands,
+            finished_at=timezone.now(),
+            detail="",
+        )
+        call.refresh_from_db()
+        audit_record(
+            actor=None,
+            verb=f"backend.{call.action}",
+            target=allocation,
+            after={"backend": call.backend, "commands": commands},
+        )
+    return call
+
+
+def allocation_suspend(*, allocation: Allocation, actor: User) -> Allocation:
+    """An operator suspends an allocation; the backend stops its jobs."""
+    return _switch(allocation, actor, AllocationStatus.SUSPENDED, BackendCall.Action.SUSPEND)
+
+
+def allocation_resume(*, allocation: Allocation, actor: User) -> Allocation:
+    """An operator resumes a suspended allocation; the backend lets its jobs run again."""
+    return _switch(allocation, actor, AllocationStatus.ACTIVE, BackendCall.Action.RESUME)
+
+
+def _switch(allocation: Allocation, actor: User, target: str, action: str) -> Allocation:
+    source = (
+        (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
+        if target == AllocationStatus.SUSPENDED
+        else (AllocationStatus.SUSPENDED,)
+    )
+    with transaction.atomic():
+        current = Allocation.objects.select_for_update().get(pk=allocation.pk)
+        if current.status not in source:
+            raise InvalidTransition(f"A {current.status} allocation cannot be {target}.")
+        before = current.status
+        if target == AllocationStatus.ACTIVE and current.start_date > timezone.localdate():
+            target = AllocationStatus.SCHEDULED
+        if target == AllocationStatus.ACTIVE and used_percent(current) >= 100:
+            target = AllocationStatus.EXHAUSTED
+        current.status = target
+        current.save(update_fields=["status"])
+        audit_record(
+            actor=actor,
+            verb=f"allocation.{action}",
+            target=current,
+            before={"status": before},
+            after={"status": target},
+        )
+        backend_request(allocation=current, action=action)
+    return current
+
+
+def usage_pull(*, since: datetime) -> dict[str, int]:
+    """The beat's pull: ask the backend for usage since a time and ingest it through the
+    same service as the API, as the site's scheduler account would post it."""
+    from allocations.backends import get_backend
+
+    reported = get_backend().fetch_usage(since)
+    accounts = {
+        account_name(pk): pk
+        for pk in Allocation.objects.values_list("pk", flat=True).filter(status__in=ACCEPTING)
+    }
+    records = [
+        {
+            "source": item.source,
+            "external_id": item.external_id,
+            "allocation": accounts.get(item.account),
+            "gpu_seconds": item.gpu_seconds,
+            "started_at": item.started_at,
+            "ended_at": item.ended_at,
+            "energy_kwh": Decimal(item.energy_kwh) if item.energy_kwh else None,
+        }
+        for item in reported
+    ]
+    system = User.objects.filter(is_staff=True, is_active=True).order_by("date_joined").first()
+    if not records or system is None:
+        return {"accepted": 0, "duplicates": 0, "rejected": 0}
+    result = usage_ingest(records=records, user=system)
+    return {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": len(result.rejected),
+    }

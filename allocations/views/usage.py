@@ -1,0 +1,92 @@
+"""Usage from the scheduler, and operators' suspensions."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import AccessToken, TokenScope, User
+from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
+from allocations.selectors import demand as selectors
+from allocations.serializers.demand import AllocationSerializer
+from allocations.serializers.usage import UsageBatchInputSerializer, UsageBatchResultSerializer
+from allocations.services import usage as services
+
+
+class HasUsageWriteToken(permissions.BasePermission):
+    """Only a token scoped `usage:write` posts usage: the scheduler's, never a person's."""
+
+    message = "Usage is posted with a `usage:write` token."
+    code = "token_scope"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        token = request.auth
+        return isinstance(token, AccessToken) and token.scope == TokenScope.USAGE_WRITE
+
+
+class UsageView(APIView):
+    permission_classes = [*DEFAULT_PERMISSIONS, HasUsageWriteToken]
+    token_scopes = {TokenScope.USAGE_WRITE}
+
+    @extend_schema(
+        tags=["usage"],
+        summary="Post a batch of up to 10,000 usage records (a `usage:write` token)",
+        description=(
+            "Idempotent by (source, external_id): posting the same batch twice counts it once. "
+            "A malformed batch writes nothing; a well-formed one answers for each record."
+        ),
+        request=UsageBatchInputSerializer,
+        responses=UsageBatchResultSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = UsageBatchInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assert isinstance(request.user, User)
+        result = services.usage_ingest(
+            records=serializer.validated_data["records"], user=request.user
+        )
+        return Response(UsageBatchResultSerializer(result).data)
+
+
+class _OperatorAllocationAction(APIView):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+    action_name = ""
+
+    def post(self, request: Request, pk: UUID) -> Response:
+        assert isinstance(request.user, User)
+        allocation = selectors.allocation_get_for_user(user=request.user, allocation_id=pk)
+        action = getattr(services, f"allocation_{self.action_name}")
+        allocation = action(allocation=allocation, actor=request.user)
+        return Response(AllocationSerializer(allocation).data)
+
+
+class AllocationSuspendView(_OperatorAllocationAction):
+    action_name = "suspend"
+
+    @extend_schema(
+        tags=["allocations"],
+        summary="Suspend an allocation (operators); the scheduler stops its jobs",
+        request=None,
+        responses=AllocationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        return super().post(request, pk)
+
+
+class AllocationResumeView(_OperatorAllocationAction):
+    action_name = "resume"
+
+    @extend_schema(
+        tags=["allocations"],
+        summary="Resume a suspended allocation (operators)",
+        request=None,
+        responses=AllocationSerializer,
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        return super().post(request, pk)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import TokenScope, User
+from accounts.services import token_create
+from allocations.models import Allocation
+from tests.decisions.conftest import (  # noqa: F401 - the site, program and helpers
+    decide,
+    draft,
+    fast_lane,
+    founder,
+    pool,
+    reviewer,
+    startup,
+    today,
+)
+from tests.factories import OperatorFactory
+
+
+@pytest.fixture
+def allocation(draft, decide, today) -> Allocation:  # noqa: F811 - fixtures imported above
+    """An active allocation of 1,000 GPU-hours over ten days from today."""
+    application = decide(
+        draft(gpu_hours=1_000, start_date=today, end_date=today + timedelta(days=9))
+    )
+    assert application.status == "approved"
+    return Allocation.objects.get(application=application)
+
+
+@pytest.fixture
+def scheduler(db: None) -> User:
+    return OperatorFactory(email="slurm@narvik.example")
+
+
+@pytest.fixture
+def scheduler_client(scheduler: User) -> APIClient:
+    issued = token_create(user=scheduler, name="slurm", scope=TokenScope.USAGE_WRITE)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    return client
+
+
+@pytest.fixture
+def record(allocation: Allocation):
+    start = timezone.make_aware(datetime.combine(allocation.start_date, datetime.min.time()))
+
+    def make(index: int, gpu_seconds: int = 3_600 * 8, **overrides: object) -> dict[str, object]:
+        return {
+            "source": "slurm-narvik",
+            "external_id": f"job-{index}",
+            "allocation": str(allocation.pk),
+            "gpu_seconds": gpu_seconds,
+            "started_at": (start + timedelta(hours=1)).isoformat(),
+            "ended_at": (start + timedelta(hours=2)).isoformat(),
+            **overrides,
+        }
+
+    return make
