@@ -158,6 +158,12 @@ class Allocation(models.Model):
         max_length=16, choices=AllocationStatus.choices, default=AllocationStatus.SCHEDULED
     )
     model_lineage = models.CharField(max_length=100, blank=True)
+    energy_kwh = models.DecimalField(
+        max_digits=18,
+        decimal_places=3,
+        default=0,
+        help_text="Measured from usage: the kWh reported, else estimated from GPU-seconds.",
+    )
     notified_percent = models.PositiveSmallIntegerField(
         default=0, help_text="The highest usage threshold (75, 90, 100) already notified."
     )
@@ -192,6 +198,10 @@ class Allocation(models.Model):
         """Used GPU-hours to the hundredth, rounded down (exact seconds are kept)."""
         hours = Decimal(self.used_gpu_seconds) / SECONDS_PER_HOUR
         return hours.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+
+    @property
+    def energy_mwh(self) -> Decimal:
+        return (self.energy_kwh / 1000).quantize(Decimal("0.001"))
 
     @property
     def remaining_gpu_hours(self) -> Decimal:

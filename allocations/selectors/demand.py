@@ -65,7 +65,7 @@ def application_events(*, application: Application) -> QuerySet[AuditEvent]:
 
 def allocation_list_for_user(*, user: User) -> QuerySet[Allocation]:
     """Operators see all; members their organizations'."""
-    allocations = Allocation.objects.all()
+    allocations = Allocation.objects.select_related("pool__site", "pool__accelerator")
     if not user.is_staff:
         allocations = allocations.filter(organization_id__in=_member_organizations(user))
     return allocations.order_by("-created_at", "id")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -15,6 +16,7 @@ from allocations.models import (
     Program,
     RiskCategory,
 )
+from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.serializers.inventory import MAX_WINDOW_DAYS
 
 
@@ -154,6 +156,22 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AllocationSerializer(serializers.ModelSerializer):
     used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
     remaining_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
+    energy_estimate_mwh = serializers.SerializerMethodField(
+        help_text="Facility energy of the granted GPU-hours at the site's PUE."
+    )
+    energy_measured_mwh = serializers.DecimalField(
+        source="energy_mwh",
+        max_digits=18,
+        decimal_places=3,
+        read_only=True,
+        help_text="From usage: the kWh reported, else estimated from GPU-seconds.",
+    )
+
+    def get_energy_estimate_mwh(self, allocation: Allocation) -> Decimal:
+        kwh = energy_kwh_per_gpu_hour(
+            accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
+        )
+        return (allocation.granted_gpu_hours * kwh / 1000).quantize(Decimal("0.001"))
 
     class Meta:
         model = Allocation
@@ -169,6 +187,8 @@ class AllocationSerializer(serializers.ModelSerializer):
             "used_gpu_hours",
             "remaining_gpu_hours",
             "used_gpu_seconds",
+            "energy_estimate_mwh",
+            "energy_measured_mwh",
             "status",
             "at_risk",
             "released_from",

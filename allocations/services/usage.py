@@ -28,6 +28,7 @@ from accounts.models import Membership, User
 from allocations import tasks
 from allocations.backends import account_name
 from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
+from allocations.selectors import energy_kwh_per_gpu_hour
 from portal.errors import InvalidTransition
 
 THRESHOLDS = (75, 90, 100)
@@ -120,7 +121,8 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResu
     with transaction.atomic():
         locked = {
             allocation.pk: allocation
-            for allocation in Allocation.objects.select_for_update()
+            for allocation in Allocation.objects.select_for_update(of=("self",))
+            .select_related("pool__site", "pool__accelerator")
             .filter(pk__in={row.allocation_id for _, row in candidates})
             .order_by("pk")
         }
@@ -131,19 +133,32 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResu
             )
         )
         added: dict[Any, int] = defaultdict(int)
+        energy: dict[Any, Decimal] = defaultdict(Decimal)
         for _, row in candidates:
             if row.pk in inserted:
                 added[row.allocation_id] += row.gpu_seconds
+                energy[row.allocation_id] += _energy_kwh(row, locked[row.allocation_id])
         result.accepted = len(inserted)
         result.duplicates += len(candidates) - len(inserted)
         for allocation_id, seconds in added.items():
             Allocation.objects.filter(pk=allocation_id).update(
-                used_gpu_seconds=F("used_gpu_seconds") + seconds
+                used_gpu_seconds=F("used_gpu_seconds") + seconds,
+                energy_kwh=F("energy_kwh") + energy[allocation_id],
             )
             allocation = locked[allocation_id]
             allocation.used_gpu_seconds += seconds
             _enforce(allocation)
     return result
+
+
+def _energy_kwh(record: UsageRecord, allocation: Allocation) -> Decimal:
+    """The record's energy: as reported, else GPU-seconds at the pool's facility power."""
+    if record.energy_kwh is not None:
+        return Decimal(record.energy_kwh)
+    kwh_per_gpu_hour = energy_kwh_per_gpu_hour(
+        accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
+    )
+    return (Decimal(record.gpu_seconds) / 3600 * kwh_per_gpu_hour).quantize(Decimal("0.001"))
 
 
 def _inside_window(
