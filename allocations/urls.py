@@ -1,6 +1,6 @@
 from django.urls import path
 
-from allocations.views import demand, inventory, usage
+from allocations.views import demand, inventory, reports, usage
 
 urlpatterns = [
     path("sites/", inventory.SiteListView.as_view(), name="site-list"),
@@ -93,4 +93,7 @@ urlpatterns += [
     ),
     path("capacity/", demand.CapacityView.as_view(), name="capacity"),
     path("usage/", usage.UsageView.as_view(), name="usage"),
+    path("reports/capacity/", reports.CapacityReportView.as_view(), name="report-capacity"),
+    path("reports/shares/", reports.SharesReportView.as_view(), name="report-shares"),
+    path("reports/turnaround/", reports.TurnaroundReportView.as_view(), name="report-turnaround"),
 ]

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from allocations.admin_reports import capacity_chart_view
 from portal import views
 
 docs = {"permission_classes": [AllowAny], "authentication_classes": []}
@@ -10,6 +11,11 @@ docs = {"permission_classes": [AllowAny], "authentication_classes": []}
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path(
+        "admin/capacity/",
+        admin.site.admin_view(capacity_chart_view),
+        name="admin-capacity-chart",
+    ),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(**docs), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **docs), name="swagger-ui"),

@@ -1,0 +1,191 @@
+"""The reports: the capacity timeline, the shares that show the local-priority promise kept,
+and the turnaround of decisions against each program's published target."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F, Sum
+from django.db.models.functions import TruncDate
+
+from allocations.models import (
+    Allocation,
+    AllocationStatus,
+    Application,
+    ApplicationStatus,
+    GpuPool,
+    PoolDay,
+    Program,
+    ProgramDay,
+    Site,
+    SiteDay,
+    UsageRecord,
+)
+from allocations.selectors.inventory import days_between, pool_capacity_days, site_power_days
+
+WH_PER_MW_DAY = Decimal(24_000_000)
+SECONDS_PER_HOUR = 3600
+GRANTING = (
+    AllocationStatus.SCHEDULED,
+    AllocationStatus.ACTIVE,
+    AllocationStatus.EXHAUSTED,
+    AllocationStatus.EXPIRED,
+    AllocationStatus.SUSPENDED,
+    AllocationStatus.RELEASED,
+)
+
+
+def capacity_timeline(
+    *, site: Site, pools: list[GpuPool], start: date, end: date
+) -> list[dict[str, Any]]:
+    """Per day over the pools (all of a site, or one): capacity, committed, held, used, free
+    GPU-hours, the site's power envelope and committed MW, and committed GPU-hours per
+    program. Used is what usage records report for jobs that ended that day. A fixed number
+    of queries per pool; O(days × (pools + programs))."""
+    day_list = list(days_between(start, end))
+    totals: dict[date, dict[str, Any]] = {
+        day: {
+            "capacity_gpu_hours": 0,
+            "committed_gpu_hours": 0,
+            "held_gpu_hours": 0,
+            "used_gpu_hours": Decimal(0),
+            "programs": defaultdict(int),
+        }
+        for day in day_list
+    }
+    pool_ids = [pool.pk for pool in pools]
+    for pool in pools:
+        ledger = {
+            row.day: row for row in PoolDay.objects.filter(pool=pool, day__range=(start, end))
+        }
+        for computed in pool_capacity_days(pool=pool, start=start, end=end):
+            row = ledger.get(computed.day)
+            total = totals[computed.day]
+            total["capacity_gpu_hours"] += (
+                row.capacity_gpu_hours if row else computed.capacity_gpu_hours
+            )
+            total["committed_gpu_hours"] += row.committed_gpu_hours if row else 0
+            total["held_gpu_hours"] += row.held_gpu_hours if row else 0
+    slugs = dict(Program.objects.values_list("pk", "slug"))
+    for program_id, day, committed in ProgramDay.objects.filter(
+        pool_id__in=pool_ids, day__range=(start, end)
+    ).values_list("program_id", "day", "committed_gpu_hours"):
+        totals[day]["programs"][slugs[program_id]] += committed
+    used = (
+        UsageRecord.objects.filter(
+            allocation__pool_id__in=pool_ids, ended_at__date__range=(start, end)
+        )
+        .annotate(day=TruncDate("ended_at"))
+        .values("day")
+        .annotate(seconds=Sum("gpu_seconds"))
+    )
+    for usage in used:
+        totals[usage["day"]]["used_gpu_hours"] = Decimal(usage["seconds"]) / SECONDS_PER_HOUR
+    site_rows = {row.day: row for row in SiteDay.objects.filter(site=site, day__range=(start, end))}
+    envelopes = {
+        day.day: day.power_envelope_mw for day in site_power_days(site=site, start=start, end=end)
+    }
+    result = []
+    for day in day_list:
+        total = totals[day]
+        site_row = site_rows.get(day)
+        reserved_wh = site_row.committed_wh if site_row else Decimal(0)
+        result.append(
+            {
+                "day": day,
+                "capacity_gpu_hours": total["capacity_gpu_hours"],
+                "committed_gpu_hours": total["committed_gpu_hours"],
+                "held_gpu_hours": total["held_gpu_hours"],
+                "used_gpu_hours": total["used_gpu_hours"].quantize(Decimal("0.01")),
+                "free_gpu_hours": max(
+                    total["capacity_gpu_hours"]
+                    - total["committed_gpu_hours"]
+                    - total["held_gpu_hours"],
+                    0,
+                ),
+                "power_envelope_mw": (
+                    Decimal(site_row.envelope_wh) / WH_PER_MW_DAY if site_row else envelopes[day]
+                ).quantize(Decimal("0.001")),
+                "committed_mw": (reserved_wh / WH_PER_MW_DAY).quantize(Decimal("0.001")),
+                "programs": dict(sorted(total["programs"].items())),
+            }
+        )
+    return result
+
+
+def _hours(seconds: int | None) -> Decimal:
+    return (Decimal(seconds or 0) / SECONDS_PER_HOUR).quantize(Decimal("0.01"))
+
+
+def shares_report(*, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """Granted and used GPU-hours by program, country and organization kind, and the
+    fraction that went to Norwegian organizations. Allocations starting in [start, end]
+    when given. Three grouped queries."""
+    allocations = Allocation.objects.filter(status__in=GRANTING)
+    if start:
+        allocations = allocations.filter(start_date__gte=start)
+    if end:
+        allocations = allocations.filter(start_date__lte=end)
+
+    def grouped(field: str) -> list[dict[str, Any]]:
+        rows = (
+            allocations.values(key=F(field))
+            .annotate(granted=Sum("granted_gpu_hours"), used=Sum("used_gpu_seconds"))
+            .order_by("-granted", "key")
+        )
+        return [
+            {
+                "key": str(row["key"]),
+                "granted_gpu_hours": row["granted"] or 0,
+                "used_gpu_hours": _hours(row["used"]),
+            }
+            for row in rows
+        ]
+
+    by_country = grouped("organization__country")
+    total = sum(row["granted_gpu_hours"] for row in by_country)
+    norwegian = sum(row["granted_gpu_hours"] for row in by_country if row["key"] == "NO")
+    return {
+        "granted_gpu_hours": total,
+        "norwegian_fraction": (Decimal(norwegian) / total).quantize(Decimal("0.0001"))
+        if total
+        else Decimal(0),
+        "by_program": grouped("program__slug"),
+        "by_country": by_country,
+        "by_organization_kind": grouped("organization__kind"),
+    }
+
+
+def turnaround_report() -> list[dict[str, Any]]:
+    """Per program: applications with a final decision (approved or rejected), the median
+    and 90th percentile time from submission to decision in hours, and the fraction decided
+    within the published `turnaround_days`."""
+    decided = Application.objects.filter(
+        status__in=(ApplicationStatus.APPROVED, ApplicationStatus.REJECTED),
+        submitted_at__isnull=False,
+        decided_at__isnull=False,
+    ).values_list("program_id", "submitted_at", "decided_at")
+    hours: dict[Any, list[float]] = defaultdict(list)
+    for program_id, submitted_at, decided_at in decided:
+        if submitted_at and decided_at:  # filtered above; the types do not know it
+            hours[program_id].append((decided_at - submitted_at).total_seconds() / SECONDS_PER_HOUR)
+    report = []
+    for program in Program.objects.order_by("priority", "name"):
+        times = sorted(hours.get(program.pk, []))
+        target = timedelta(days=program.turnaround_days).total_seconds() / SECONDS_PER_HOUR
+        within = sum(1 for value in times if value <= target)
+        report.append(
+            {
+                "program": program.slug,
+                "turnaround_days": program.turnaround_days,
+                "decided": len(times),
+                "median_hours": round(statistics.median(times), 2) if times else None,
+                "p90_hours": round(times[int(0.9 * (len(times) - 1))], 2) if times else None,
+                "within_target_fraction": round(within / len(times), 4) if times else None,
+            }
+        )
+    return report

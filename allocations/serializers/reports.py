@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from allocations.models import GpuPool, Site
+
+
+class CapacityReportQuerySerializer(serializers.Serializer):
+    site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all(), required=False)
+    pool = serializers.PrimaryKeyRelatedField(
+        queryset=GpuPool.objects.select_related("site", "accelerator"), required=False
+    )
+    start = serializers.DateField(required=False, help_text="First day (default today).")
+    end = serializers.DateField(required=False, help_text="Last day (default start + 90).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("site")) == bool(attrs.get("pool")):
+            raise serializers.ValidationError("Name either a site or a pool.", code="site_or_pool")
+        start = attrs.get("start") or timezone.localdate()
+        end = attrs.get("end") or start + timedelta(days=90)
+        if end < start:
+            raise serializers.ValidationError(
+                {"end": "The end comes on or after the start."}, code="before_start"
+            )
+        if (end - start).days + 1 > 731:
+            raise serializers.ValidationError(
+                {"end": "Ask for at most 731 days at a time."}, code="window_too_long"
+            )
+        return {**attrs, "start": start, "end": end}
+
+
+class SharesQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, help_text="Allocations starting on or after.")
+    end = serializers.DateField(required=False, help_text="Allocations starting on or before.")
+
+
+class CapacityReportDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    capacity_gpu_hours = serializers.IntegerField()
+    committed_gpu_hours = serializers.IntegerField()
+    held_gpu_hours = serializers.IntegerField()
+    used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2)
+    free_gpu_hours = serializers.IntegerField()
+    power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
+    committed_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
+    programs = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Committed GPU-hours by program slug."
+    )
+
+
+class ShareRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    granted_gpu_hours = serializers.IntegerField()
+    used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class SharesReportSerializer(serializers.Serializer):
+    granted_gpu_hours = serializers.IntegerField()
+    norwegian_fraction = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        help_text="Of the granted GPU-hours, to Norwegian organizations.",
+    )
+    by_program = ShareRowSerializer(many=True)
+    by_country = ShareRowSerializer(many=True)
+    by_organization_kind = ShareRowSerializer(many=True)
+
+
+class TurnaroundRowSerializer(serializers.Serializer):
+    program = serializers.CharField()
+    turnaround_days = serializers.IntegerField()
+    decided = serializers.IntegerField()
+    median_hours = serializers.FloatField(allow_null=True)
+    p90_hours = serializers.FloatField(allow_null=True)
+    within_target_fraction = serializers.FloatField(allow_null=True)

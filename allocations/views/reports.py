@@ -1,0 +1,73 @@
+"""Reports: the capacity timeline for operators; shares and turnaround for everyone."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
+from allocations.models import GpuPool
+from allocations.selectors import reports
+from allocations.serializers.reports import (
+    CapacityReportDaySerializer,
+    CapacityReportQuerySerializer,
+    SharesQuerySerializer,
+    SharesReportSerializer,
+    TurnaroundRowSerializer,
+)
+
+
+class CapacityReportView(APIView):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+
+    @extend_schema(
+        tags=["reports"],
+        summary="Capacity timeline of a site or a pool, per day (operators)",
+        parameters=[
+            OpenApiParameter("site", str, description="A site id (or give a pool)."),
+            OpenApiParameter("pool", str, description="A pool id (or give a site)."),
+            OpenApiParameter("start", str, description="First day (default today)."),
+            OpenApiParameter("end", str, description="Last day (default start + 90)."),
+        ],
+        responses=CapacityReportDaySerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = CapacityReportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data
+        pool = window.get("pool")
+        site = pool.site if pool else window["site"]
+        pools = (
+            [pool]
+            if pool
+            else list(GpuPool.objects.filter(site=site).select_related("site", "accelerator"))
+        )
+        days = reports.capacity_timeline(
+            site=site, pools=pools, start=window["start"], end=window["end"]
+        )
+        return Response(CapacityReportDaySerializer(days, many=True).data)
+
+
+class SharesReportView(APIView):
+    @extend_schema(
+        tags=["reports"],
+        summary="Granted and used GPU-hours by program, country and organization kind",
+        parameters=[SharesQuerySerializer],
+        responses=SharesReportSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = SharesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(SharesReportSerializer(reports.shares_report(**query.validated_data)).data)
+
+
+class TurnaroundReportView(APIView):
+    @extend_schema(
+        tags=["reports"],
+        summary="Time from submission to decision per program, against its published target",
+        responses=TurnaroundRowSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(TurnaroundRowSerializer(reports.turnaround_report(), many=True).data)
