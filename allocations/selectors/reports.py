@@ -3,6 +3,7 @@ and the turnaround of decisions against each program's published target."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from datetime import date, timedelta
@@ -184,7 +185,8 @@ def turnaround_report() -> list[dict[str, Any]]:
                 "turnaround_days": program.turnaround_days,
                 "decided": len(times),
                 "median_hours": round(statistics.median(times), 2) if times else None,
-                "p90_hours": round(times[int(0.9 * (len(times) - 1))], 2) if times else None,
+                # the nearest-rank 90th percentile
+                "p90_hours": round(times[math.ceil(0.9 * len(times)) - 1], 2) if times else None,
                 "within_target_fraction": round(within / len(times), 4) if times else None,
             }
         )
