@@ -17,14 +17,17 @@ from allocations.models import (
     Allocation,
     Application,
     ApplicationStatus,
+    BackendCall,
     PoolDay,
     QuotaUsage,
     SiteDay,
+    UsageRecord,
 )
 from allocations.models.demand import ReviewQueueItem, WaitlistItem
 from allocations.selectors.demand import is_reviewer
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
+from allocations.services import usage as usage_services
 from portal.errors import DomainError
 
 
@@ -195,6 +198,47 @@ def release_selected(
             admin_view.message_user(request, f"{allocation}: {error.message}", messages.ERROR)
 
 
+def _switch_selected(
+    admin_view: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Allocation],
+    suspend: bool,
+) -> None:
+    user = request.user
+    assert isinstance(user, User)
+    switch = usage_services.allocation_suspend if suspend else usage_services.allocation_resume
+    for allocation in queryset:
+        try:
+            switch(allocation=allocation, actor=user)
+        except DomainError as error:
+            admin_view.message_user(request, f"{allocation}: {error.message}", messages.ERROR)
+
+
+@admin.action(description="Suspend the selected allocations (the scheduler stops their jobs)")
+def suspend_selected(
+    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
+) -> None:
+    _switch_selected(admin_view, request, queryset, suspend=True)
+
+
+@admin.action(description="Resume the selected allocations")
+def resume_selected(
+    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
+) -> None:
+    _switch_selected(admin_view, request, queryset, suspend=False)
+
+
+class BackendCallInline(admin.TabularInline[BackendCall, Allocation]):
+    model = BackendCall
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "backend", "action", "outcome", "attempts", "commands", "detail")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Allocation)
 class AllocationAdmin(ReadOnlyAdmin):
     list_display = [
@@ -205,16 +249,22 @@ class AllocationAdmin(ReadOnlyAdmin):
         "end_date",
         "granted_gpu_hours",
         "used_gpu_hours",
+        "energy_mwh",
         "status",
         "at_risk",
     ]
     list_filter = ["status", "at_risk", "program", "pool"]
     search_fields = ["organization__name", "application__title", "model_lineage"]
     list_select_related = ["organization", "program", "pool"]
-    actions = [release_selected]
+    actions = [release_selected, suspend_selected, resume_selected]
+    inlines = [BackendCallInline]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and bool(request.user.is_staff)
+        # Actions need the changelist; the page of one allocation shows its backend calls.
+        return bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Allocation._meta.fields]
 
 
 class OvercommittedFilter(admin.SimpleListFilter):
@@ -294,3 +344,39 @@ class QuotaUsageAdmin(ReadOnlyAdmin):
     list_filter = ["program"]
     search_fields = ["organization__name"]
     list_select_related = ["organization", "program"]
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "source",
+        "external_id",
+        "allocation",
+        "gpu_seconds",
+        "started_at",
+        "ended_at",
+        "energy_kwh",
+        "received_at",
+    ]
+    list_filter = ["source"]
+    search_fields = ["external_id", "allocation__organization__name"]
+    date_hierarchy = "ended_at"
+    list_select_related = ["allocation"]
+
+
+@admin.register(BackendCall)
+class BackendCallAdmin(ReadOnlyAdmin):
+    """What the scheduler was told, and how it went: the recording backend's record."""
+
+    list_display = [
+        "created_at",
+        "backend",
+        "action",
+        "allocation",
+        "outcome",
+        "attempts",
+        "finished_at",
+    ]
+    list_filter = ["backend", "action", "outcome"]
+    search_fields = ["allocation__organization__name", "arguments"]
+    list_select_related = ["allocation"]

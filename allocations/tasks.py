@@ -176,3 +176,33 @@ def pull_usage() -> dict[str, int]:
     from allocations.services.usage import usage_pull
 
     return usage_pull(since=timezone.now() - timedelta(days=2))
+
+
+@shared_task(autoretry_for=(SMTPException, ConnectionError), retry_backoff=True, max_retries=8)
+def notify_allocation_expiring(allocation_id: str) -> int:
+    """Tell the organization's members that an allocation ends within seven days."""
+    from allocations.models import Allocation
+
+    allocation = (
+        Allocation.objects.select_related("organization", "application")
+        .filter(pk=allocation_id)
+        .first()
+    )
+    if allocation is None:
+        return 0
+    recipients = sorted(
+        allocation.organization.memberships.filter(user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+    return send_mail(
+        subject=f"Allocation “{allocation.application.title}” ends on {allocation.end_date}",
+        message=(
+            f"The allocation “{allocation.application.title}” of {allocation.organization.name} "
+            f"ends on {allocation.end_date} with {allocation.remaining_gpu_hours} of its "
+            f"{allocation.granted_gpu_hours} GPU-hours unused. Ask for an extension if you need "
+            "more time.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )

@@ -154,7 +154,8 @@ def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocat
 
 def allocation_advance(*, today: date | None = None) -> dict[str, int]:
     """The daily beat: `scheduled` → `active` on the first day; `active`, `exhausted` and
-    `suspended` → `expired` after the last, giving the quota back. Idempotent."""
+    `suspended` → `expired` after the last, giving the quota back; a notice to the
+    organization seven days before the last day. Idempotent."""
     today = today or timezone.localdate()
     started = 0
     for allocation_id in Allocation.objects.filter(
@@ -172,7 +173,24 @@ def allocation_advance(*, today: date | None = None) -> dict[str, int]:
         status__in=ending, end_date__lt=today
     ).values_list("pk", flat=True):
         expired += _expire(allocation_id)
-    return {"started": started, "expired": expired}
+    warned = 0
+    for allocation_id in Allocation.objects.filter(
+        status__in=LIVE, expiry_notified=False, end_date__lte=today + timedelta(days=7)
+    ).values_list("pk", flat=True):
+        warned += _warn_expiry(allocation_id)
+    return {"started": started, "expired": expired, "warned": warned}
+
+
+def _warn_expiry(allocation_id: Any) -> int:
+    """Tell the organization once, seven days before the allocation's last day."""
+    with transaction.atomic():
+        allocation = locks.lock_allocation(allocation_id=allocation_id)
+        if allocation.expiry_notified:
+            return 0
+        allocation.expiry_notified = True
+        allocation.save(update_fields=["expiry_notified"])
+        tasks.notify_allocation_expiring.delay_on_commit(str(allocation.pk))
+    return 1
 
 
 def _move(allocation_id: Any, source: str, target: str) -> int:
