@@ -1,0 +1,70 @@
+"""Usage posted at the same time by several processes on PostgreSQL counts once."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from allocations.models import Allocation, UsageRecord
+
+PROCESSES = 4
+RECORDS = 200
+
+
+def _post(records: list[dict[str, Any]], user_id: Any, results: Any) -> None:
+    from accounts.models import User
+    from allocations.services.usage import usage_ingest
+
+    connections.close_all()  # a connection of its own, not the parent's
+    result = usage_ingest(records=records, user=User.objects.get(pk=user_id))
+    results.put((result.accepted, result.duplicates, len(result.rejected)))
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reposts_of_the_same_batch_count_each_record_once(
+    postgres, allocation, scheduler
+):
+    # given: the same 200 records, overlapping halves in every batch
+    start = timezone.make_aware(datetime.combine(allocation.start_date, datetime.min.time()))
+    records = [
+        {
+            "source": "slurm-narvik",
+            "external_id": f"job-{index}",
+            "allocation": allocation.pk,
+            "gpu_seconds": 3600 + index,
+            "started_at": start + timedelta(minutes=1),
+            "ended_at": start + timedelta(minutes=2),
+            "energy_kwh": None,
+        }
+        for index in range(RECORDS)
+    ]
+    batches = [
+        records[(i * 50) % RECORDS :] + records[: (i * 50) % RECORDS] for i in range(PROCESSES)
+    ]
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    connections.close_all()
+
+    # when: four processes post at once
+    workers = [
+        context.Process(target=_post, args=(batch, scheduler.pk, results)) for batch in batches
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    outcomes = [results.get(timeout=5) for _ in workers]
+
+    # then
+    assert all(worker.exitcode == 0 for worker in workers)
+    assert sum(accepted for accepted, _, _ in outcomes) == RECORDS
+    assert sum(duplicates for _, duplicates, _ in outcomes) == RECORDS * (PROCESSES - 1)
+    assert UsageRecord.objects.count() == RECORDS
+    allocation = Allocation.objects.get(pk=allocation.pk)
+    assert allocation.used_gpu_seconds == sum(record["gpu_seconds"] for record in records)
