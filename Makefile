@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint schema bench clean
+.PHONY: install run test lint schema bench-usage bench-decisions clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,16 @@ lint: install
 
 schema: install
 	DJANGO_DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file var/schema.yml
+
+# Benchmarks print figures as ratios against a baseline measured in the same run; they need
+# PostgreSQL (and Redis for the decisions) and make a database of their own.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+
+bench-usage: install
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.benchmarks.usage
+
+bench-decisions: install
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.benchmarks.decisions
 
 clean:
 	rm -rf $(VENV) var

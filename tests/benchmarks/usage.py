@@ -1,0 +1,155 @@
+"""Usage ingest through the API, beside a raw COPY of the same rows, in the same run.
+
+    make bench-usage   (PostgreSQL; DATABASE_URL may point elsewhere)
+
+Creates a database of its own (test_portal_bench_usage), posts batches of 10,000 records to
+POST /api/v1/usage/ in this process (the whole request: authentication, JSON parsing,
+validation, the ingest transaction), then COPYs the same rows into a fresh copy of the
+table, and prints records per second of each and their ratio. Not a test: a measurement.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DATABASE_TEST_NAME", "test_portal_bench_usage")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+BATCH = 10_000
+BATCHES = int(os.environ.get("BENCH_BATCHES", "5"))
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        raise SystemExit("The COPY baseline needs PostgreSQL: set DATABASE_URL=postgres://…")
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["testserver"]
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        run()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def run() -> None:
+    from rest_framework.test import APIClient
+
+    from accounts.models import TokenScope, User
+    from accounts.services import token_create
+    from allocations.models import (
+        AcceleratorModel,
+        Allocation,
+        Application,
+        CapacityEvent,
+        GpuPool,
+        Program,
+        Site,
+    )
+    from portal.celery import app as celery_app
+
+    celery_app.conf.broker_url = "memory://"
+    today = timezone.localdate()
+    operator = User.objects.create_user("slurm@bench.example", None, is_staff=True)
+    site = Site.objects.create(name="bench", country="NO", pue=Decimal("1.10"))
+    gb300 = AcceleratorModel.objects.create(
+        name="GB300", board_power_w=1400, it_power_w=1900, peak_bf16_flops=2_500_000_000_000_000
+    )
+    pool = GpuPool.objects.create(name="bench-pool", site=site, accelerator=gb300)
+    CapacityEvent.objects.create(pool=pool, effective_from=date(2020, 1, 1), gpus_in_service=10**5)
+    program = Program.objects.create(
+        name="bench", slug="bench", priority=1, max_gpu_hours=10**9, max_duration_days=3650,
+        org_cap_gpu_hours=10**12, nominal_share=Decimal(0), lending_limit=Decimal(0),
+        borrowing_limit=Decimal(1), turnaround_days=1,
+    )  # fmt: skip
+    from accounts.models import Organization
+
+    organization = Organization.objects.create(name="bench", kind="startup", country="NO")
+    application = Application.objects.create(
+        organization=organization, program=program, pool=pool, applicant=operator,
+        title="bench", gpu_hours=10**9, start_date=today, end_date=today + timedelta(days=30),
+        status="approved",
+    )  # fmt: skip
+    allocation = Allocation.objects.create(
+        application=application, organization=organization, program=program, pool=pool,
+        start_date=today, end_date=today + timedelta(days=30), granted_gpu_hours=10**9,
+        status="active",
+    )  # fmt: skip
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION="Bearer "
+        + token_create(user=operator, name="bench", scope=TokenScope.USAGE_WRITE).secret
+    )
+    start = timezone.make_aware(datetime.combine(today, datetime.min.time())) + timedelta(hours=1)
+    batches = [
+        [
+            {
+                "source": "slurm-bench",
+                "external_id": f"{number}-{index}",
+                "allocation": str(allocation.pk),
+                "gpu_seconds": 3600 * 8,
+                "started_at": start.isoformat(),
+                "ended_at": (start + timedelta(hours=1)).isoformat(),
+                "energy_kwh": "12.5",
+            }
+            for index in range(BATCH)
+        ]
+        for number in range(BATCHES)
+    ]
+
+    api_rates = []
+    for batch in batches:
+        began = time.perf_counter()
+        response = client.post("/api/v1/usage/", {"records": batch}, format="json")
+        elapsed = time.perf_counter() - began
+        assert response.status_code == 200, response.content[:500]
+        assert response.json()["accepted"] == BATCH, response.json()
+        api_rates.append(BATCH / elapsed)
+    allocation.refresh_from_db()
+    assert allocation.used_gpu_seconds == BATCH * BATCHES * 3600 * 8
+
+    copy_rates = []
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE usage_copy (LIKE allocations_usagerecord INCLUDING ALL)")
+        for batch in batches:
+            buffer = io.StringIO()
+            for record in batch:
+                buffer.write(
+                    f"{uuid.uuid4()}\tslurm-copy\t{record['external_id']}\t{allocation.pk}\t"
+                    f"{record['gpu_seconds']}\t{record['started_at']}\t{record['ended_at']}\t"
+                    f"{record['energy_kwh']}\t{timezone.now().isoformat()}\n"
+                )
+            began = time.perf_counter()
+            with cursor.cursor.copy(
+                "COPY usage_copy (id, source, external_id, allocation_id, gpu_seconds, "
+                "started_at, ended_at, energy_kwh, received_at) FROM STDIN"
+            ) as copy:
+                copy.write(buffer.getvalue())
+            copy_rates.append(BATCH / (time.perf_counter() - began))
+
+    api, raw = statistics.median(api_rates), statistics.median(copy_rates)
+    print(f"usage ingest, {BATCHES} batches of {BATCH:,} records (median per batch)")
+    print(f"  {'POST /api/v1/usage/':<28}{api:>12,.0f} records/s")
+    print(f"  {'raw COPY into PostgreSQL':<28}{raw:>12,.0f} records/s")
+    print(f"  {'ratio API / COPY':<28}{api / raw:>12.3f}")
+
+
+if __name__ == "__main__":
+    main()
