@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AuditEvent, Organization
@@ -167,11 +168,12 @@ class AllocationSerializer(serializers.ModelSerializer):
         help_text="From usage: the kWh reported, else estimated from GPU-seconds.",
     )
 
-    def get_energy_estimate_mwh(self, allocation: Allocation) -> Decimal:
+    @extend_schema_field(serializers.DecimalField(max_digits=18, decimal_places=3))
+    def get_energy_estimate_mwh(self, allocation: Allocation) -> str:
         kwh = energy_kwh_per_gpu_hour(
             accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
         )
-        return (allocation.granted_gpu_hours * kwh / 1000).quantize(Decimal("0.001"))
+        return str((allocation.granted_gpu_hours * kwh / 1000).quantize(Decimal("0.001")))
 
     class Meta:
         model = Allocation
