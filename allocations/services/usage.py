@@ -284,7 +284,8 @@ def _switch(allocation: Allocation, actor: User, target: str, action: str) -> Al
     with transaction.atomic():
         current = Allocation.objects.select_for_update().get(pk=allocation.pk)
         if current.status not in source:
-            raise InvalidTransition(f"A {current.status} allocation cannot be {target}.")
+            verb = "suspended" if target == AllocationStatus.SUSPENDED else "resumed"
+            raise InvalidTransition(f"The allocation is {current.status}: it cannot be {verb}.")
         before = current.status
         if target == AllocationStatus.ACTIVE and current.start_date > timezone.localdate():
             target = AllocationStatus.SCHEDULED
