@@ -1,0 +1,5 @@
+#!/bin/sh
+# Run once per release, before the new web and workers start.
+set -eu
+python manage.py migrate --noinput
+python manage.py check --deploy --fail-level WARNING
