@@ -9,7 +9,11 @@ import contextlib
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
+
+# Generic classes of Django (ModelAdmin[Model], QuerySet[Model]) subscriptable at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
