@@ -145,7 +145,7 @@ class AccessToken(models.Model):
     prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
     digest = models.CharField(max_length=64, unique=True, editable=False)
     scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.FULL)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -45,6 +45,7 @@ def token_create(
     """Issue a personal access token. The secret is returned once and never stored."""
     days = expires_in_days or settings.PORTAL_TOKEN_DEFAULT_DAYS
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
     with transaction.atomic():
         token = AccessToken.objects.create(
             user=user,
@@ -52,7 +53,8 @@ def token_create(
             scope=scope,
             prefix=secret[:12],
             digest=token_digest(secret),
-            expires_at=timezone.now() + timedelta(days=days),
+            created_at=now,
+            expires_at=now + timedelta(days=days),
         )
         audit_record(
             actor=user,
