@@ -41,6 +41,12 @@ def _ci_runs_on_postgres(django_db_setup: None, django_db_blocker: object) -> No
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # PBKDF2's hundreds of thousands of rounds protect real passwords, not test users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _static_files_without_manifest(settings: Any) -> None:
     # Production serves collected, hashed files (collectstatic runs in the image); tests
     # render pages without collecting, so they use the plain storage.
