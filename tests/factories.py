@@ -121,3 +121,36 @@ class ProgramFactory(factory.django.DjangoModelFactory):
     lending_limit = Decimal("0.5000")
     borrowing_limit = Decimal("0.1000")
     turnaround_days = 2
+
+
+def AllocationLineage(
+    *, pool: GpuPool, organization: Organization, lineage: str, gpu_hours: int
+) -> object:
+    """An approved allocation of a model lineage, written directly: for the AI-Act sum only."""
+    from allocations.models import Allocation, Application
+
+    program = ProgramFactory(nominal_share=Decimal("0"))
+    applicant = UserFactory()
+    application = Application.objects.create(
+        organization=organization,
+        program=program,
+        pool=pool,
+        applicant=applicant,
+        title=f"{lineage} pre-training",
+        gpu_hours=gpu_hours,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 3, 1),
+        model_lineage=lineage,
+        status="approved",
+    )
+    return Allocation.objects.create(
+        application=application,
+        organization=organization,
+        program=program,
+        pool=pool,
+        start_date=application.start_date,
+        end_date=application.end_date,
+        granted_gpu_hours=gpu_hours,
+        model_lineage=lineage,
+        status="expired",
+    )
