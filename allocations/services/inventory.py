@@ -105,7 +105,8 @@ def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
     others = Program.objects.select_for_update()
     if program is not None:
         others = others.exclude(pk=program.pk)
-    taken = others.aggregate(total=Sum("nominal_share"))["total"] or Decimal(0)
+    total = others.aggregate(total=Sum("nominal_share"))["total"] or Decimal(0)
+    taken = Decimal(total).quantize(Decimal("0.0001"))  # SQLite sums decimals loosely
     if taken + nominal_share > 1:
         raise SharesExceeded(
             f"Other programs hold {taken} of the pools; {nominal_share} more would pass 1."
