@@ -42,6 +42,7 @@ def _issued(issued: services.IssuedToken) -> dict[str, object]:
 class TokenObtainView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    throttle_scope = "login"  # guessing passwords is slow
 
     @extend_schema(
         tags=["auth"],

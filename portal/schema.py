@@ -64,6 +64,7 @@ class PortalAutoSchema(AutoSchema):
             errors["409"] = _error(
                 "Refused by the current state (`invalid_transition`, `already_member`, …)."
             )
+        errors["429"] = _error("Too many requests for this token (`throttled`); see Retry-After.")
         for code, response in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(response, code, direction=direction)

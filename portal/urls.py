@@ -4,13 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from allocations.admin_reports import capacity_chart_view
-from portal import views
+from portal import observability, views
 
 docs = {"permission_classes": [AllowAny], "authentication_classes": []}
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
     path(
         "admin/capacity/",
         admin.site.admin_view(capacity_chart_view),

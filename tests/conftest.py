@@ -41,6 +41,14 @@ def _ci_runs_on_postgres(django_db_setup: None, django_db_blocker: object) -> No
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    # The rate-limit counters live in the cache; each test starts with none spent.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2's hundreds of thousands of rounds protect real passwords, not test users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

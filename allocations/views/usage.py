@@ -33,6 +33,7 @@ class HasUsageWriteToken(permissions.BasePermission):
 class UsageView(APIView):
     permission_classes = [*DEFAULT_PERMISSIONS, HasUsageWriteToken]
     token_scopes = {TokenScope.USAGE_WRITE}
+    throttle_scope = "usage"
 
     @extend_schema(
         tags=["usage"],

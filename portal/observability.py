@@ -1,0 +1,151 @@
+"""Request ids in every log line, Prometheus metrics, and the API's rate limits."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Min
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from rest_framework.throttling import SimpleRateThrottle
+
+request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUESTS = Counter(
+    "portal_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "portal_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every log record (`-` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Takes the caller's `X-Request-ID` (or makes one), logs under it and answers with it;
+    counts and times each request for /metrics by its URL pattern, not its path."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        # Not reset afterwards: Django logs the response (a 404, a 500) after the middleware
+        # returns, and that line should carry the id too. The next request sets its own.
+        request_id.set(given if _VALID_ID.match(given) else uuid.uuid4().hex)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id.get()
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None else "unmatched"
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+class PortalCollector(Collector):
+    """Figures read from the database at scrape time, so that every web process reports
+    the same ones: applications by status, the oldest undecided submission, the broker's
+    queue, and today's capacity and power."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from allocations.models import Application, ApplicationStatus, PoolDay, SiteDay
+
+        by_status = GaugeMetricFamily(
+            "portal_applications", "Applications by status", labels=["status"]
+        )
+        counts = dict(Application.objects.values_list("status").annotate(n=Count("id")).order_by())
+        for status in ApplicationStatus.values:
+            by_status.add_metric([status], counts.get(status, 0))
+        yield by_status
+
+        oldest = Application.objects.filter(status=ApplicationStatus.SUBMITTED).aggregate(
+            oldest=Min("submitted_at")
+        )["oldest"]
+        waiting = GaugeMetricFamily(
+            "portal_oldest_submitted_seconds",
+            "Age of the oldest application waiting for a worker's decision",
+        )
+        waiting.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0)
+        yield waiting
+
+        queue = GaugeMetricFamily("portal_queue_messages", "Messages waiting in the task queue")
+        queue.add_metric([], _queue_length())
+        yield queue
+
+        today = timezone.localdate()
+        free = GaugeMetricFamily(
+            "portal_pool_free_gpu_hours", "Free GPU-hours today per pool", labels=["pool"]
+        )
+        for row in PoolDay.objects.filter(day=today).select_related("pool"):
+            free.add_metric([row.pool.name], row.capacity_gpu_hours - row.reserved_gpu_hours)
+        yield free
+        power = GaugeMetricFamily(
+            "portal_site_power_mw", "Today's power per site", labels=["site", "kind"]
+        )
+        for site_day in SiteDay.objects.filter(day=today).select_related("site"):
+            power.add_metric([site_day.site.name, "envelope"], site_day.envelope_wh / 24e6)
+            power.add_metric([site_day.site.name, "committed"], float(site_day.committed_wh) / 24e6)
+        yield power
+
+
+def _queue_length() -> float:
+    from portal.celery import app
+
+    try:
+        with app.connection_for_read() as connection:
+            channel = connection.default_channel
+            return float(channel.queue_declare(queue="celery", passive=True).message_count)
+    except Exception:
+        return float("nan")
+
+
+_collector = PortalCollector()
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format. With PORTAL_METRICS_TOKEN set, scrapers send it as Bearer."""
+    expected = settings.PORTAL_METRICS_TOKEN
+    if expected and request.headers.get("Authorization", "") != f"Bearer {expected}":
+        return HttpResponse(status=401)
+    if _collector not in getattr(REGISTRY, "_collector_to_names", {}):
+        REGISTRY.register(_collector)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    """A rate per personal access token (per user for sessions, per address for anyone),
+    with a scope of its own for the scheduler's usage posts."""
+
+    scope = "user"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if getattr(view, "throttle_scope", None):
+            self.scope = view.throttle_scope
+            self.rate = self.get_rate()
+            self.num_requests, self.duration = self.parse_rate(self.rate)
+        token = request.auth
+        if token is not None and hasattr(token, "pk"):
+            ident = f"token:{token.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            ident = f"address:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

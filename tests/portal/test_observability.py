@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from accounts.services import token_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_request_id_is_taken_or_made_and_answered(client):
+    # when
+    given = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
+    made = client.get("/healthz")
+    hostile = client.get("/healthz", HTTP_X_REQUEST_ID="x" * 500)
+
+    # then
+    assert given["X-Request-ID"] == "abc-123"
+    assert len(made["X-Request-ID"]) == 32
+    assert len(hostile["X-Request-ID"]) == 32
+
+
+def test_json_logs_carry_the_request_id(client, capsys):
+    from pythonjsonlogger.json import JsonFormatter
+
+    from portal.observability import RequestIdFilter
+
+    # given: a JSON handler as production has it
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(request_id)s %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        # when: a 404 is logged by Django
+        client.get("/api/v1/nothing/", HTTP_X_REQUEST_ID="req-42")
+    finally:
+        logger.removeHandler(handler)
+
+    # then
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["request_id"] == "req-42"
+    assert line["levelname"] == "WARNING"
+
+
+def test_metrics_report_requests_applications_and_capacity(client, settings):
+    # given
+    settings.PORTAL_METRICS_TOKEN = ""
+    client.get("/healthz")
+
+    # when
+    response = client.get("/metrics")
+
+    # then
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'portal_http_requests_total{method="GET",route="healthz",status="200"}' in body
+    assert 'portal_applications{status="submitted"} 0.0' in body
+    assert "portal_oldest_submitted_seconds 0.0" in body
+    assert "portal_queue_messages" in body
+
+
+def test_metrics_can_require_a_token(client, settings):
+    # given
+    settings.PORTAL_METRICS_TOKEN = "scrape-me"
+
+    # when
+    refused = client.get("/metrics")
+    allowed = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")
+
+    # then
+    assert refused.status_code == 401
+    assert allowed.status_code == 200
+
+
+def test_a_token_past_its_rate_gets_429_with_retry_after(api, member, settings):
+    # given: three requests a minute
+    from rest_framework.settings import api_settings
+
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "user": "3/minute"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    from portal.observability import TokenRateThrottle
+
+    TokenRateThrottle.THROTTLE_RATES = rates
+    issued = token_create(user=member, name="busy")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
+
+    try:
+        # when
+        answers = [api.get("/api/v1/me/", **auth) for _ in range(4)]
+    finally:
+        TokenRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+    # then
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["code"] == "throttled"
+    assert int(answers[-1]["Retry-After"]) > 0
