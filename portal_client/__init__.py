@@ -1,0 +1,1 @@
+"""`portal`: the command-line client of the priority-access compute portal."""

@@ -1,0 +1,133 @@
+"""A small typed client of the portal's REST API (v1), on httpx.
+
+Hand-written rather than generated: the API is small and stable, and a page of plain code
+reads better than a generated package; every call maps one operation of /api/schema/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+API = "/api/v1"
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answer of the portal: its HTTP status, stable code and message."""
+
+    status: int
+    code: str
+    message: str
+    fields: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{self.message} ({self.code})"]
+        for name, errors in self.fields.items():
+            lines += [f"  {name}: {error['message']} ({error['code']})" for error in errors]
+        return "\n".join(lines)
+
+
+class Unreachable(Exception):
+    """The portal did not answer."""
+
+
+class PortalClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "portal-cli/1"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, f"{API}/{path}", **kwargs)
+        except httpx.HTTPError as error:
+            raise Unreachable(f"{self.http.base_url}: {error}") from error
+        if response.status_code == 204:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"code": "server_error", "message": response.text[:200]}
+        if response.status_code >= 400:
+            raise ApiError(
+                response.status_code,
+                body.get("code", "error"),
+                body.get("message", ""),
+                body.get("fields", {}),
+            )
+        return body
+
+    def pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated list."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.request("GET", path, params={**params, "page": page, "page_size": 500})
+            items += body["results"]
+            if not body["next"]:
+                return items
+            page += 1
+
+    # --- auth and tokens
+    def token_obtain(self, *, email: str, password: str, name: str, scope: str = "full") -> Any:
+        return self.request(
+            "POST",
+            "auth/token/",
+            json={"email": email, "password": password, "name": name, "scope": scope},
+        )
+
+    def me(self) -> Any:
+        return self.request("GET", "me/")
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return self.pages("tokens/")
+
+    def token_create(self, *, name: str, scope: str, days: int | None) -> Any:
+        body: dict[str, Any] = {"name": name, "scope": scope}
+        if days:
+            body["expires_in_days"] = days
+        return self.request("POST", "tokens/", json=body)
+
+    def token_revoke(self, token_id: str) -> None:
+        self.request("DELETE", f"tokens/{token_id}/")
+
+    # --- the supply
+    def programs(self) -> list[dict[str, Any]]:
+        return self.pages("programs/")
+
+    def pools(self) -> list[dict[str, Any]]:
+        return self.pages("pools/")
+
+    def capacity(self, *, pool: str, start: str | None, end: str | None) -> Any:
+        params = {
+            "pool": pool,
+            **({"start": start} if start else {}),
+            **({"end": end} if end else {}),
+        }
+        return self.request("GET", "capacity/", params=params)
+
+    # --- the demand
+    def application_create(self, data: dict[str, Any]) -> Any:
+        return self.request("POST", "applications/", json=data)
+
+    def application_submit(self, application_id: str) -> Any:
+        return self.request("POST", f"applications/{application_id}/submit/")
+
+    def application(self, application_id: str) -> Any:
+        return self.request("GET", f"applications/{application_id}/")
+
+    def allocations(self) -> list[dict[str, Any]]:
+        return self.pages("allocations/")
+
+    def allocation(self, allocation_id: str) -> Any:
+        return self.request("GET", f"allocations/{allocation_id}/")
+
+    def release(self, allocation_id: str) -> Any:
+        return self.request("POST", f"allocations/{allocation_id}/release/")
+
+    def usage_post(self, records: list[dict[str, Any]]) -> Any:
+        return self.request("POST", "usage/", json={"records": records})

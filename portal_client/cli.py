@@ -1,0 +1,388 @@
+"""The `portal` command: apply for GPU-hours and follow them without writing HTTP.
+
+Exit codes, for scripts:
+  0  done (for `watch` and `apply --watch`: approved)
+  1  the portal refused the request (invalid fields, an illegal move)
+  2  the command line is wrong
+  3  not signed in, or not allowed
+  4  not found
+  5  the portal cannot be reached, or failed
+  6  decided, and not approved (rejected or withdrawn)
+  7  still undecided when `watch` gave up
+  8  in review: a reviewer decides next
+  9  waitlisted: it is decided again when capacity frees
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from portal_client import config
+from portal_client.api import ApiError, PortalClient, Unreachable
+
+EXIT_CODES = (
+    "Exit codes: 0 done (watch: approved), 1 refused by the portal, 2 bad command line, "
+    "3 not signed in or not allowed, 4 not found, 5 portal unreachable or failing, "
+    "6 rejected or withdrawn, 7 still undecided, 8 in review, 9 waitlisted."
+)
+app = typer.Typer(
+    help="Apply for GPU-hours on the priority-access compute portal.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+)
+tokens_app = typer.Typer(help="List, create and revoke your personal access tokens.")
+app.add_typer(tokens_app, name="tokens")
+out = Console()
+err = Console(stderr=True)
+
+WATCH_EXIT = {"approved": 0, "rejected": 6, "withdrawn": 6, "in_review": 8, "waitlisted": 9}
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class State:
+    json = False
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _client() -> PortalClient:
+    settings = config.load()
+    url = os.environ.get("PORTAL_URL") or settings.get("url")
+    token = os.environ.get("PORTAL_TOKEN") or settings.get("token")
+    if not url or not token:
+        _fail("not signed in: run `portal login` first (or set PORTAL_URL and PORTAL_TOKEN).", 3)
+    return PortalClient(url, token)
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one API call; turn its failure into a clear message and an exit code."""
+    try:
+        return function(*args, **kwargs)
+    except ApiError as error:
+        code = {401: 3, 403: 3, 404: 4}.get(error.status, 5 if error.status >= 500 else 1)
+        _fail(str(error), code)
+    except Unreachable as error:
+        _fail(f"the portal cannot be reached: {error}", 5)
+
+
+def _emit(data: Any, table: Table | None, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+    elif table is not None:
+        out.print(table)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[("" if value is None else str(value)) for value in row])
+    return table
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Option(help="The portal, e.g. https://portal.example.org")],
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    name: Annotated[str, typer.Option(help="A name for the token.")] = "portal-cli",
+) -> None:
+    """Sign in and keep a token in your config directory (readable by you only)."""
+    issued = _call(PortalClient(url).token_obtain, email=email, password=password, name=name)
+    path = config.save({"url": url, "token": issued["token"]})
+    out.print(f"Signed in as {email}; token {issued['prefix']}… saved in {path} "
+              f"(expires {issued['expires_at'][:10]}).")  # fmt: skip
+
+
+@app.command()
+def programs(as_json: JsonOption = False) -> None:
+    """The open programs and their rules."""
+    items = _call(_client().programs)
+    rows = [
+        [p["priority"], p["slug"], p["name"], f"{p['min_gpu_hours']:,}–{p['max_gpu_hours']:,}",
+         f"{p['auto_approve_max_gpu_hours']:,}", p["max_duration_days"],
+         ", ".join(p["eligible_countries"]) or "any", p["turnaround_days"]]
+        for p in items
+    ]  # fmt: skip
+    columns = ["prio", "slug", "name", "GPU-hours", "auto-approve", "max days", "countries",
+               "turnaround days"]  # fmt: skip
+    _emit(items, _table("Programs", columns, rows), as_json)
+
+
+def _resolve(items: list[dict[str, Any]], value: str, keys: tuple[str, ...], what: str) -> str:
+    for item in items:
+        if value in (str(item.get(key)) for key in keys):
+            return str(item["id"])
+    _fail(f"no {what} called {value!r}", 4)
+
+
+@app.command()
+def capacity(
+    pool: Annotated[str, typer.Argument(help="Pool name or id, e.g. narvik-gb300-a.")],
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Free GPU-hours per day in a pool, as a table and a small chart."""
+    client = _client()
+    pool_id = _resolve(_call(client.pools), pool, ("id", "name"), "pool")
+    days = _call(client.capacity, pool=pool_id, start=start, end=end)
+    if as_json:
+        _emit(days, None, True)
+        return
+    rows = [
+        [d["day"], f"{d['capacity_gpu_hours']:,}", f"{d['committed_gpu_hours']:,}",
+         f"{d['held_gpu_hours']:,}", f"{d['free_gpu_hours']:,}", d["power_envelope_mw"],
+         d["committed_mw"], "yes" if d["overcommitted"] else ""]
+        for d in days
+    ]  # fmt: skip
+    columns = ["day", "capacity", "committed", "held", "free", "envelope MW", "committed MW",
+               "over"]  # fmt: skip
+    out.print(_table(f"Capacity of {pool}", columns, rows))
+    out.print(chart([d["free_gpu_hours"] for d in days], [d["capacity_gpu_hours"] for d in days]))
+
+
+def chart(free: list[int], capacity: list[int], height: int = 6) -> str:
+    """A bar chart of free capacity per day, in block characters, one column a day."""
+    top = max(capacity, default=0) or 1
+    blocks = " ▁▂▃▄▅▆▇█"
+    lines = []
+    for level in range(height, 0, -1):
+        line = ""
+        for value in free:
+            filled = value / top * height - (level - 1)
+            line += blocks[max(0, min(8, round(filled * 8)))] if filled > 0 else " "
+        lines.append(f"│{line}")
+    lines.append("└" + "─" * len(free) + f"  free of {top:,} GPU-hours a day")
+    return "\n".join(lines)
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        _fail(f"{path} holds no application (a mapping of its fields)", 2)
+    return data
+
+
+@app.command()
+def apply(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="YAML or JSON fields.")] = None,
+    organization: Annotated[str | None, typer.Option(help="Name or id (default: yours).")] = None,
+    program: Annotated[str | None, typer.Option(help="Slug or id.")] = None,
+    pool: Annotated[str | None, typer.Option(help="Name or id.")] = None,
+    gpu_hours: Annotated[int | None, typer.Option(help="GPU-hours asked for.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    title: Annotated[str | None, typer.Option()] = None,
+    summary: Annotated[str | None, typer.Option()] = None,
+    purpose: Annotated[str | None, typer.Option(help="What the GPU-hours are for.")] = None,
+    risk: Annotated[str | None, typer.Option(help="minimal, limited, high or prohibited")] = None,
+    lineage: Annotated[str | None, typer.Option(help="The model family trained.")] = None,
+    submit: Annotated[bool, typer.Option(help="Submit at once (else keep a draft).")] = True,
+    watch: Annotated[bool, typer.Option(help="Follow it until it is decided.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply for GPU-hours, from flags or a YAML/JSON file (flags win)."""
+    data: dict[str, Any] = _load_file(file) if file else {}
+    flags = {"organization": organization, "program": program, "pool": pool,
+             "gpu_hours": gpu_hours, "start_date": start, "end_date": end, "title": title,
+             "summary": summary, "purpose": purpose, "risk_category": risk,
+             "model_lineage": lineage}  # fmt: skip
+    data.update({key: value for key, value in flags.items() if value is not None})
+    missing = [key for key in ("program", "pool", "gpu_hours", "start_date", "end_date", "title")
+               if not data.get(key)]  # fmt: skip
+    if missing:
+        _fail(f"missing: {', '.join(missing)} (give them as flags or in --file)", 2)
+    client = _client()
+    memberships = _call(client.me)["memberships"]
+    organizations = [m["organization"] for m in memberships]
+    if data.get("organization"):
+        data["organization"] = _resolve(organizations, data["organization"], ("id", "name"),
+                                        "organization of yours")  # fmt: skip
+    elif len(organizations) == 1:
+        data["organization"] = organizations[0]["id"]
+    else:
+        _fail("you belong to several organizations: choose one with --organization", 2)
+    data["program"] = _resolve(_call(client.programs), str(data["program"]), ("id", "slug"),
+                               "program")  # fmt: skip
+    data["pool"] = _resolve(_call(client.pools), str(data["pool"]), ("id", "name"), "pool")
+    application = _call(client.application_create, data)
+    if submit:
+        application = _call(client.application_submit, application["id"])
+    if watch and submit:
+        _follow(client, application["id"], timeout=120, as_json=as_json)
+        return
+    _show_application(application, as_json)
+
+
+def _show_application(application: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _emit(application, None, True)
+        return
+    out.print(f"[bold]{application['title']}[/bold]  {application['id']}")
+    out.print(f"  {application['gpu_hours']:,} GPU-hours, {application['start_date']} to "
+              f"{application['end_date']}: [bold]{application['status']}[/bold]")  # fmt: skip
+    for reason in application["reasons"]:
+        day = f" (first day: {reason['day']})" if reason.get("day") else ""
+        out.print(f"  - {reason['code']}: {reason['message']}{day}")
+    if application.get("allocation"):
+        out.print(f"  allocation {application['allocation']}")
+
+
+@app.command()
+def status(
+    application: Annotated[str, typer.Argument(help="The application's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """An application's status and the reasons of its decision."""
+    _show_application(_call(_client().application, application), as_json)
+
+
+def _follow(client: PortalClient, application_id: str, *, timeout: float, as_json: bool) -> None:
+    started = time.monotonic()
+    current = _call(client.application, application_id)
+    with err.status("waiting for the decision…") as spinner:
+        while current["status"] == "submitted":
+            waited = time.monotonic() - started
+            if waited > timeout:
+                _show_application(current, as_json)
+                _fail(f"still undecided after {timeout:.0f} s", 7)
+            spinner.update(f"submitted {waited:.0f} s ago: a worker is checking quota and "
+                           "capacity…")  # fmt: skip
+            time.sleep(0.5)
+            current = _call(client.application, application_id)
+    _show_application(current, as_json)
+    raise typer.Exit(WATCH_EXIT.get(current["status"], 1))
+
+
+@app.command()
+def watch(
+    application: Annotated[str, typer.Argument(help="The application's id.")],
+    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 300,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow an application until a worker decides it (exit code says how)."""
+    _follow(_client(), application, timeout=timeout, as_json=as_json)
+
+
+@app.command()
+def allocations(as_json: JsonOption = False) -> None:
+    """Your organizations' allocations, with used and remaining GPU-hours."""
+    items = _call(_client().allocations)
+    rows = [
+        [a["id"], a["status"], a["start_date"], a["end_date"], f"{a['granted_gpu_hours']:,}",
+         a["used_gpu_hours"], a["remaining_gpu_hours"], "yes" if a["at_risk"] else ""]
+        for a in items
+    ]  # fmt: skip
+    columns = ["id", "status", "start", "end", "granted", "used", "remaining", "at risk"]
+    _emit(items, _table("Allocations", columns, rows), as_json)
+
+
+@app.command()
+def usage(
+    allocation: Annotated[str | None, typer.Argument(help="An allocation's id.")] = None,
+    post: Annotated[
+        Path | None, typer.Option(help="Post usage records from a JSON file (a usage:write token).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An allocation's usage and energy; or, with --post, a batch of usage records."""
+    client = _client()
+    if post is not None:
+        records = json.loads(post.read_text())
+        result = _call(client.usage_post, records["records"] if isinstance(records, dict)
+                       else records)  # fmt: skip
+        if as_json:
+            _emit(result, None, True)
+        else:
+            out.print(f"accepted {result['accepted']}, duplicates {result['duplicates']}, "
+                      f"rejected {len(result['rejected'])}")  # fmt: skip
+            for rejection in result["rejected"]:
+                out.print(f"  record {rejection['index']}: {rejection['code']}: "
+                          f"{rejection['message']}")  # fmt: skip
+        raise typer.Exit(1 if result["rejected"] else 0)
+    if allocation is None:
+        _fail("name an allocation, or --post a file of records", 2)
+    item = _call(client.allocation, allocation)
+    rows = [["granted GPU-hours", f"{item['granted_gpu_hours']:,}"],
+            ["used GPU-hours", item["used_gpu_hours"]],
+            ["remaining GPU-hours", item["remaining_gpu_hours"]],
+            ["energy estimate MWh", item["energy_estimate_mwh"]],
+            ["energy measured MWh", item["energy_measured_mwh"]],
+            ["status", item["status"]]]  # fmt: skip
+    _emit(item, _table(f"Allocation {allocation}", ["", ""], rows), as_json)
+
+
+@app.command()
+def release(
+    allocation: Annotated[str, typer.Argument(help="An allocation's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Give an allocation's future days back (organization admins)."""
+    if not yes and not typer.confirm("Give back every future day of this allocation?"):
+        raise typer.Exit(1)
+    item = _call(_client().release, allocation)
+    if as_json:
+        _emit(item, None, True)
+    else:
+        out.print(f"Released from {item['released_from']}: {item['granted_gpu_hours']:,} "
+                  f"GPU-hours stay granted, to {item['end_date']}.")  # fmt: skip
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: JsonOption = False) -> None:
+    """Your tokens."""
+    items = _call(_client().tokens)
+    rows = [[t["id"], t["name"], t["prefix"] + "…", t["scope"], t["expires_at"][:10],
+             "yes" if t["is_active"] else "no"] for t in items]  # fmt: skip
+    _emit(items, _table("Tokens", ["id", "name", "prefix", "scope", "expires", "active"], rows),
+          as_json)  # fmt: skip
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument()],
+    scope: Annotated[str, typer.Option(help="full or usage:write")] = "full",
+    days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a token; its secret is shown once."""
+    issued = _call(_client().token_create, name=name, scope=scope, days=days)
+    if as_json:
+        _emit(issued, None, True)
+    else:
+        out.print(f"{issued['token']}\n(shown once; expires {issued['expires_at'][:10]})")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token."""
+    _call(_client().token_revoke, token)
+    out.print("revoked")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["app", "chart", "main"]

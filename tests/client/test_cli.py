@@ -1,0 +1,188 @@
+"""The `portal` command against a live portal (the test server, with the demo data)."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from typer.testing import CliRunner
+
+from portal.celery import app as celery_app
+from portal_client import cli, config
+from portal_client.cli import app, chart
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def portal(live_server, tmp_path, monkeypatch) -> Iterator[str]:
+    """A live portal with the demo data; decisions run at once in the server's thread."""
+    call_command("load_demo", stdout=io.StringIO())
+    monkeypatch.setenv("PORTAL_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr(cli.out, "width", 200)  # a wide terminal: no folded cells
+    monkeypatch.delenv("PORTAL_URL", raising=False)
+    monkeypatch.delenv("PORTAL_TOKEN", raising=False)
+    celery_app.conf.task_always_eager = True
+    try:
+        yield live_server.url
+    finally:
+        celery_app.conf.task_always_eager = False
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _login(url: str) -> None:
+    code, output = _run("login", "--url", url, "--email", "founder@fjordai.example",
+                        "--password", "fjord-applicant-demo")  # fmt: skip
+    assert code == 0, output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_login_keeps_the_token_readable_by_its_owner_only(portal):
+    # when
+    _login(portal)
+
+    # then
+    path = config.config_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["token"].startswith("pap_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_exits_1_with_the_portals_message(portal):
+    # when
+    code, output = _run("login", "--url", portal, "--email", "founder@fjordai.example",
+                        "--password", "nope")  # fmt: skip
+
+    # then
+    assert code == 1
+    assert "invalid_credentials" in output
+    assert not config.config_path().exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_apply_and_watch_the_decision_arrive(portal):
+    # given
+    _login(portal)
+    today = timezone.localdate()
+
+    # when
+    code, output = _run(
+        "apply", "--program", "no-startups-fast-lane", "--pool", "narvik-gb300-a",
+        "--gpu-hours", "5000", "--start", str(today + timedelta(days=1)),
+        "--end", str(today + timedelta(days=30)), "--title", "Norwegian LLM", "--watch", "--json",
+    )  # fmt: skip
+
+    # then
+    assert code == 0, output
+    decided = json.loads(output[output.index("{") :])
+    assert decided["status"] == "approved"
+    assert decided["reasons"][0]["code"] == "auto_approved"
+
+    # and the allocation shows up, with its usage
+    code, output = _run("allocations", "--json")
+    (allocation,) = json.loads(output)
+    assert allocation["granted_gpu_hours"] == 5000
+    code, output = _run("usage", allocation["id"])
+    assert code == 0
+    assert "energy estimate MWh" in output
+    code, output = _run("release", allocation["id"], "--yes")
+    assert code == 0
+    assert "Released" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_apply_from_a_yaml_file_goes_to_review_with_exit_8(portal, tmp_path):
+    # given
+    _login(portal)
+    start = timezone.localdate() + timedelta(days=1)
+    file = tmp_path / "application.yaml"
+    file.write_text(
+        "program: no-startups-fast-lane\npool: narvik-gb300-a\ngpu_hours: 40000\n"
+        f"start_date: '{start}'\nend_date: '{start + timedelta(days=20)}'\n"
+        "title: Speech model\npurpose: Norwegian speech recognition\n"
+    )
+
+    # when
+    code, output = _run("apply", "--file", str(file), "--watch")
+
+    # then
+    assert code == 8, output
+    assert "in_review" in output
+    assert "above_auto_approve" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_programs_capacity_and_tokens_print_tables(portal):
+    # given
+    _login(portal)
+
+    # when
+    programs = _run("programs")
+    capacity = _run("capacity", "narvik-gb300-a", "--start", "2026-12-01", "--end", "2026-12-07")
+    tokens = _run("tokens", "list", "--json")
+
+    # then
+    assert programs[0] == 0
+    assert "no-startups-fast-lane" in programs[1]
+    assert capacity[0] == 0
+    assert "2,280,000" in capacity[1]
+    assert "free of 2,280,000 GPU-hours a day" in capacity[1]
+    assert [t["name"] for t in json.loads(tokens[1])] == ["portal-cli"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_names_and_ids_exit_4(portal):
+    # given
+    _login(portal)
+
+    # then
+    assert _run("capacity", "no-such-pool")[0] == 4
+    assert _run("status", "00000000-0000-0000-0000-000000000000")[0] == 4
+
+
+def test_without_login_the_command_says_so_and_exits_3(tmp_path, monkeypatch):
+    # given
+    monkeypatch.setenv("PORTAL_CONFIG_DIR", str(tmp_path))
+
+    # when
+    code, output = _run("allocations")
+
+    # then
+    assert code == 3
+    assert "portal login" in output
+
+
+def test_an_unreachable_portal_exits_5(tmp_path, monkeypatch):
+    # given: nothing listens on port 9
+    monkeypatch.setenv("PORTAL_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("PORTAL_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PORTAL_TOKEN", "pap_x")
+
+    # then
+    assert _run("allocations")[0] == 5
+
+
+def test_the_chart_scales_free_capacity_to_its_height():
+    # when
+    drawn = chart([100, 50, 0], [100, 100, 100], height=2)
+
+    # then
+    assert drawn.splitlines() == ["│█  ", "│██ ", "└───  free of 100 GPU-hours a day"]
+
+
+def test_every_command_has_help():
+    for command in ("login", "programs", "capacity", "apply", "status", "watch", "allocations",
+                    "usage", "release", "tokens"):  # fmt: skip
+        code, output = _run(command, "--help")
+        assert code == 0, command
+        assert "Usage" in output
