@@ -85,6 +85,17 @@ def broker_url() -> str:
 
 
 @pytest.fixture
+def amqp_url() -> str:
+    url = os.environ.get("PORTAL_TEST_AMQP_URL", "")
+    if not url:
+        _missing(
+            "needs RabbitMQ: run `make test` with RabbitMQ on 127.0.0.1:5672 "
+            "or set PORTAL_TEST_AMQP_URL=amqp://…"
+        )
+    return url
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 
