@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -25,6 +26,9 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("allocations.urls")),
 ]
+
+if settings.PORTAL_OIDC_ENABLED:
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
 
 handler404 = "portal.errors.handler404"
 handler500 = "portal.errors.handler500"
