@@ -4,6 +4,7 @@ that call the services, so nothing bypasses them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -50,6 +51,29 @@ class DecisionForm(ActionForm):
     )
 
 
+def _for_each(
+    admin_view: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    service: Callable[..., Any],
+    done_message: str,
+    **arguments: Any,
+) -> int:
+    """Call a service for each selected row; a refusal is reported and the rest go on."""
+    user = request.user
+    assert isinstance(user, User)
+    done = 0
+    for row in queryset:
+        try:
+            service(row, actor=user, **arguments)
+            done += 1
+        except DomainError as error:
+            admin_view.message_user(request, f"{row}: {error.message}", messages.ERROR)
+    if done:
+        admin_view.message_user(request, f"{done} {done_message}.", messages.SUCCESS)
+    return done
+
+
 def _decide(
     admin_view: admin.ModelAdmin[Any],
     request: HttpRequest,
@@ -62,24 +86,24 @@ def _decide(
         return
     user = request.user
     assert isinstance(user, User)
-    done = 0
-    for application in queryset.select_related("program"):
-        if not is_reviewer(user=user, program=application.program):
-            admin_view.message_user(
-                request, f"{application}: you do not review {application.program}.", messages.ERROR
-            )
-            continue
-        try:
-            if approve:
-                services.application_approve(application=application, actor=user, note=reason)
-            else:
-                services.application_reject(application=application, actor=user, note=reason)
-            done += 1
-        except DomainError as error:
-            admin_view.message_user(request, f"{application}: {error.message}", messages.ERROR)
-    if done:
-        verb = "approved" if approve else "rejected"
-        admin_view.message_user(request, f"{done} application(s) {verb}.", messages.SUCCESS)
+    decide = services.application_approve if approve else services.application_reject
+    mine = [
+        a.pk
+        for a in queryset.select_related("program")
+        if is_reviewer(user=user, program=a.program)
+    ]
+    for application in queryset.exclude(pk__in=mine).select_related("program"):
+        admin_view.message_user(
+            request, f"{application}: you do not review {application.program}.", messages.ERROR
+        )
+    _for_each(
+        admin_view,
+        request,
+        queryset.filter(pk__in=mine),
+        lambda application, **kw: decide(application=application, **kw),
+        "application(s) " + ("approved" if approve else "rejected"),
+        note=reason,
+    )
 
 
 @admin.action(description="Approve the selected applications (reviewers)")
@@ -189,43 +213,27 @@ class WaitlistAdmin(ApplicationAdmin):
 def release_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
-    user = request.user
-    assert isinstance(user, User)
-    for allocation in queryset:
-        try:
-            allocation_services.allocation_release(allocation=allocation, actor=user)
-        except DomainError as error:
-            admin_view.message_user(request, f"{allocation}: {error.message}", messages.ERROR)
-
-
-def _switch_selected(
-    admin_view: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Allocation],
-    suspend: bool,
-) -> None:
-    user = request.user
-    assert isinstance(user, User)
-    switch = usage_services.allocation_suspend if suspend else usage_services.allocation_resume
-    for allocation in queryset:
-        try:
-            switch(allocation=allocation, actor=user)
-        except DomainError as error:
-            admin_view.message_user(request, f"{allocation}: {error.message}", messages.ERROR)
+    _for_each(admin_view, request, queryset,
+              lambda allocation, **kw: allocation_services.allocation_release(
+                  allocation=allocation, **kw), "allocation(s) released")  # fmt: skip
 
 
 @admin.action(description="Suspend the selected allocations (the scheduler stops their jobs)")
 def suspend_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
-    _switch_selected(admin_view, request, queryset, suspend=True)
+    _for_each(admin_view, request, queryset,
+              lambda allocation, **kw: usage_services.allocation_suspend(
+                  allocation=allocation, **kw), "allocation(s) suspended")  # fmt: skip
 
 
 @admin.action(description="Resume the selected allocations")
 def resume_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
-    _switch_selected(admin_view, request, queryset, suspend=False)
+    _for_each(admin_view, request, queryset,
+              lambda allocation, **kw: usage_services.allocation_resume(
+                  allocation=allocation, **kw), "allocation(s) resumed")  # fmt: skip
 
 
 class BackendCallInline(admin.TabularInline[BackendCall, Allocation]):

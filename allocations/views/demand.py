@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -159,40 +159,44 @@ class ApplicationWithdrawView(_ApplicationActionView):
         return self.answer(application)
 
 
-class ApplicationApproveView(_ApplicationActionView):
-    @extend_schema(
+class _ReviewerDecisionView(_ApplicationActionView):
+    """A reviewer's decision: the program's reviewers only, with a reason for the applicant."""
+
+    decide: Any
+
+    def post(self, request: Request, pk: UUID) -> Response:
+        application = self.application(request, pk)
+        _require_reviewer(request, application)
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        type(self).decide(
+            application=application, actor=_user(request), note=serializer.validated_data["reason"]
+        )
+        return self.answer(application)
+
+
+@extend_schema_view(
+    post=extend_schema(
         tags=["applications"],
         summary="Approve an application in review (its program's reviewers)",
         request=DecisionInputSerializer,
         responses=ApplicationSerializer,
     )
-    def post(self, request: Request, pk: UUID) -> Response:
-        application = self.application(request, pk)
-        _require_reviewer(request, application)
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.application_approve(
-            application=application, actor=_user(request), note=serializer.validated_data["reason"]
-        )
-        return self.answer(application)
+)
+class ApplicationApproveView(_ReviewerDecisionView):
+    decide = services.application_approve
 
 
-class ApplicationRejectView(_ApplicationActionView):
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         tags=["applications"],
         summary="Reject an application in review or waitlisted (its program's reviewers)",
         request=DecisionInputSerializer,
         responses=ApplicationSerializer,
     )
-    def post(self, request: Request, pk: UUID) -> Response:
-        application = self.application(request, pk)
-        _require_reviewer(request, application)
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.application_reject(
-            application=application, actor=_user(request), note=serializer.validated_data["reason"]
-        )
-        return self.answer(application)
+)
+class ApplicationRejectView(_ReviewerDecisionView):
+    decide = services.application_reject
 
 
 class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
