@@ -1,4 +1,5 @@
-"""The admin's capacity charts: a site's GPU-hours and megawatts per day, as SVG."""
+"""The admin's reports page: a site's GPU-hours and megawatts per day as SVG charts, the
+shares that show the local-priority promise kept, and the turnaround of decisions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from allocations.charts import capacity_charts
 from allocations.models import GpuPool, Site
-from allocations.selectors.reports import capacity_timeline
+from allocations.selectors.reports import capacity_timeline, shares_report, turnaround_report
 
 
 def capacity_chart_view(request: HttpRequest) -> HttpResponse:
@@ -35,7 +36,14 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
         "gpu_chart": "",
         "power_chart": "",
         "overcommitted": [],
+        "shares": shares_report(),
+        "turnaround": turnaround_report(),
     }
+    context["share_tables"] = [
+        ("by program", context["shares"]["by_program"]),
+        ("by country", context["shares"]["by_country"]),
+        ("by organization kind", context["shares"]["by_organization_kind"]),
+    ]
     if site is not None:
         pools = list(GpuPool.objects.filter(site=site).select_related("site", "accelerator"))
         timeline = capacity_timeline(site=site, pools=pools, start=start, end=end)

@@ -41,8 +41,11 @@ def recheck_all_waitlists() -> int:
     """The periodic safety net: queue a waitlist re-check for every pool with a waitlist."""
     from allocations.models import Application, ApplicationStatus
 
+    # Ordered by the pool itself: the model's default ordering (by creation time) would be
+    # part of the DISTINCT and repeat a pool once per waitlisted application.
     pools = (
         Application.objects.filter(status=ApplicationStatus.WAITLISTED)
+        .order_by("pool_id")
         .values_list("pool_id", flat=True)
         .distinct()
     )

@@ -545,8 +545,19 @@ def application_approve(*, application: Application, actor: User, note: str) -> 
         current = _finish(
             current, Status.APPROVED, [reason("approved_by_reviewer", note)], actor=actor
         )
-        allocation_grant(application=current, actor=actor)
+        allocation = allocation_grant(application=current, actor=actor)
+        if _overcommitted(held):
+            # Capacity or power shrank under the hold since it was taken: the allocation is
+            # flagged as the ledger rewrite flagged the others on those days.
+            Allocation.objects.filter(pk=allocation.pk).update(at_risk=True)
         return current
+
+
+def _overcommitted(held: Locked) -> bool:
+    """Whether a locked day of the window has more reserved than its capacity or envelope."""
+    return any(day.reserved_gpu_hours > day.capacity_gpu_hours for day in held.pool_days) or any(
+        day.committed_wh + day.held_wh > day.envelope_wh for day in held.site_days
+    )
 
 
 def application_reject(
@@ -559,7 +570,9 @@ def application_reject(
             f"Only an application in review or waitlisted can be rejected; "
             f"this one is {application.status}."
         )
-    with _locked(application, window=application.holds_capacity) as held:
+    # The window is locked even for a waitlisted one: a re-check may move it to review, with
+    # a hold, before its lock is taken here.
+    with _locked(application) as held:
         current = held.application
         if current.status not in (Status.IN_REVIEW, Status.WAITLISTED):
             raise InvalidTransition(f"The application is {current.status} now.")
@@ -577,7 +590,9 @@ def application_withdraw(*, application: Application, actor: User) -> Applicatio
     application = _load(application.pk) or application
     if application.status not in (Status.DRAFT, *UNDECIDED):
         raise InvalidTransition(f"A {application.status} application cannot be withdrawn.")
-    with _locked(application, window=application.holds_capacity) as held:
+    # Anything but a draft may hold capacity by the time its lock is taken (a worker may
+    # decide it meanwhile), so its window is locked too.
+    with _locked(application, window=application.status != Status.DRAFT) as held:
         current = held.application
         if current.status not in (Status.DRAFT, *UNDECIDED):
             raise InvalidTransition(f"The application is {current.status} now.")

@@ -133,3 +133,5 @@ def test_admin_capacity_chart_draws_svg(client, operator, allocation):
     assert page.count('role="img"') == 2
     assert "GPU-hours per day" in page
     assert "power envelope" in page
+    assert "to Norwegian organizations" in page
+    assert "fast-lane" in page  # the shares and turnaround tables
