@@ -68,9 +68,10 @@ def line_chart(
     if days:
         step = (WIDTH - MARGIN_LEFT - 10) / max(len(days) - 1, 1)
         for index in sorted({0, len(days) // 2, len(days) - 1}):
+            anchor = "start" if index == 0 else "end" if index == len(days) - 1 else "middle"
             parts.append(
                 f'<text x="{MARGIN_LEFT + index * step:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" '
-                f'font-size="11" text-anchor="middle">{days[index]}</text>'
+                f'font-size="11" text-anchor="{anchor}">{days[index]}</text>'
             )
     legend_x = MARGIN_LEFT
     for name, colour, _ in (*areas, *lines):

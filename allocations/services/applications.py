@@ -60,6 +60,8 @@ EDITABLE_FIELDS = (
 
 Status = ApplicationStatus
 UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
+# Allocations a supplement or an extension may change.
+LIVE_ALLOCATION = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
 
 
 def reason(code: str, message: str, day: date | None = None) -> dict[str, Any]:
@@ -254,11 +256,7 @@ def _check_change(application: Application) -> dict[str, Any] | None:
         return reason(
             "invalid_change", "The allocation belongs to another organization, program or pool."
         )
-    if (
-        allocation.status
-        not in (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
-        or allocation.released_from is not None
-    ):
+    if allocation.status not in LIVE_ALLOCATION or allocation.released_from is not None:
         return reason("invalid_change", f"The allocation is {allocation.status}.")
     if application.kind == ApplicationKind.SUPPLEMENT and not (
         allocation.start_date
@@ -528,6 +526,13 @@ def application_approve(*, application: Application, actor: User, note: str) -> 
         current = held.application
         if current.status != Status.IN_REVIEW:
             raise InvalidTransition(f"The application is {current.status} now.")
+        if current.allocation_id is not None:
+            # The allocation a supplement or extension changes may have been released or
+            # expired while it waited for review: granting to it would keep the hours in the
+            # ledger and the quota for good. The reviewer rejects it instead, freeing the hold.
+            changed = locks.lock_allocation(allocation_id=current.allocation_id)
+            if changed.status not in LIVE_ALLOCATION or changed.released_from is not None:
+                raise InvalidTransition(f"The allocation is {changed.status}.")
         ledger.ledger_apply(
             pool=application.pool,
             program=application.program,

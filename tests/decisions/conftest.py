@@ -8,10 +8,20 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import MembershipRole, Organization, User
-from allocations.models import Application, GpuPool, Program
+from allocations.models import (
+    Allocation,
+    Application,
+    GpuPool,
+    PoolDay,
+    Program,
+    ProgramDay,
+    QuotaUsage,
+    SiteDay,
+)
 from allocations.services import applications as services
 from tests.factories import (
     CapacityEventFactory,
@@ -77,7 +87,7 @@ def founder(startup: Organization) -> User:
 
 @pytest.fixture
 def draft(founder: User, startup: Organization, fast_lane: Program, pool: GpuPool, today: date):
-    def make(**overrides: Any) -> Application:
+    def make(applicant: User | None = None, **overrides: Any) -> Application:
         values: dict[str, Any] = {
             "organization": startup,
             "program": fast_lane,
@@ -88,7 +98,7 @@ def draft(founder: User, startup: Organization, fast_lane: Program, pool: GpuPoo
             "end_date": today + timedelta(days=10),
             **overrides,
         }
-        return services.application_create(applicant=founder, values=values)
+        return services.application_create(applicant=applicant or founder, values=values)
 
     return make
 
@@ -106,3 +116,136 @@ def decide(founder: User):
         return decided
 
     return run
+
+
+# --- more people, programs and helpers for the rule, ledger, transition and API tests ------
+
+
+@pytest.fixture
+def researcher(startup: Organization) -> User:
+    """A plain member of the startup: may apply, may not release its allocations."""
+    user = UserFactory(email="researcher@fjord.example")
+    MembershipFactory(user=user, organization=startup, role=MembershipRole.MEMBER)
+    return user
+
+
+@pytest.fixture
+def rival(db: None) -> Organization:
+    """Another verified Norwegian startup, with an admin of its own."""
+    organization = OrganizationFactory(name="Lofoten Labs AS", kind="startup", country="NO")
+    MembershipFactory(
+        user=UserFactory(email="cto@lofoten.example"),
+        organization=organization,
+        role=MembershipRole.ADMIN,
+    )
+    return organization
+
+
+@pytest.fixture
+def make_program(db: None):
+    """A program open to Norwegian organizations of any kind; shares default to none."""
+
+    def make(**overrides: Any) -> Program:
+        values: dict[str, Any] = {
+            "eligible_countries": ["NO"],
+            "eligible_kinds": [],
+            "min_gpu_hours": 1,
+            "max_gpu_hours": 50_000,
+            "max_duration_days": 90,
+            "auto_approve_max_gpu_hours": 10_000,
+            "org_cap_gpu_hours": 100_000,
+            "nominal_share": Decimal("0"),
+            "lending_limit": Decimal("0"),
+            "borrowing_limit": Decimal("0"),
+            **overrides,
+        }
+        return ProgramFactory(**values)
+
+    return make
+
+
+@pytest.fixture
+def window(today: date):
+    """`window(1, 5)`: the start and end dates from today + 1 to today + 5, as draft values."""
+
+    def make(first: int, last: int) -> dict[str, date]:
+        return {
+            "start_date": today + timedelta(days=first),
+            "end_date": today + timedelta(days=last),
+        }
+
+    return make
+
+
+def ledger_snapshot() -> dict[str, Any]:
+    """Everything a decision may write: the ledger's rows, the quota rows and the allocations.
+    Rows that only exist (all zero) do not count as a change."""
+    return {
+        "pool_days": sorted(
+            (str(row.pool_id), row.day, row.committed_gpu_hours, row.held_gpu_hours)
+            for row in PoolDay.objects.all()
+            if row.committed_gpu_hours or row.held_gpu_hours
+        ),
+        "program_days": sorted(
+            (str(row.program_id), row.day, row.committed_gpu_hours, row.held_gpu_hours)
+            for row in ProgramDay.objects.all()
+            if row.committed_gpu_hours or row.held_gpu_hours
+        ),
+        "site_days": sorted(
+            (str(row.site_id), row.day, row.committed_wh, row.held_wh)
+            for row in SiteDay.objects.all()
+            if row.committed_wh or row.held_wh
+        ),
+        "quota": {
+            (str(row.organization_id), str(row.program_id)): row.held_gpu_hours
+            for row in QuotaUsage.objects.all()
+            if row.held_gpu_hours
+        },
+        "allocations": sorted(
+            (
+                str(row.pk),
+                row.status,
+                row.granted_gpu_hours,
+                row.start_date,
+                row.end_date,
+                row.released_from,
+                row.at_risk,
+            )
+            for row in Allocation.objects.all()
+        ),
+    }
+
+
+@pytest.fixture
+def snapshot():
+    return ledger_snapshot
+
+
+def reserved_totals() -> dict[str, Any]:
+    """Sums of the ledger: pool, program and site columns, and the quota held."""
+    pool = PoolDay.objects.aggregate(c=Sum("committed_gpu_hours"), h=Sum("held_gpu_hours"))
+    program = ProgramDay.objects.aggregate(c=Sum("committed_gpu_hours"), h=Sum("held_gpu_hours"))
+    site = SiteDay.objects.aggregate(c=Sum("committed_wh"), h=Sum("held_wh"))
+    quota = QuotaUsage.objects.aggregate(h=Sum("held_gpu_hours"))
+    return {
+        "pool": (pool["c"] or 0, pool["h"] or 0),
+        "program": (program["c"] or 0, program["h"] or 0),
+        "site_wh": (site["c"] or Decimal(0), site["h"] or Decimal(0)),
+        "quota": quota["h"] or 0,
+    }
+
+
+@pytest.fixture
+def totals():
+    return reserved_totals
+
+
+def queued_tasks(callbacks: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The Celery tasks that `delay_on_commit` left in captured on-commit callbacks, by name
+    and arguments."""
+    found = []
+    for callback in callbacks:
+        task = getattr(getattr(callback, "func", None), "__self__", None)
+        if task is not None and hasattr(task, "name"):
+            found.append((task.name.rsplit(".", 1)[-1], tuple(callback.args)))
+    return found
