@@ -114,7 +114,8 @@ def program_days(
             ],
             ignore_conflicts=True,
         )
-    rows = ProgramDay.objects.filter(pool=pool, day__range=(start, end))
+    # No ordering: the model's default one would join and sort while the locks are held.
+    rows = ProgramDay.objects.filter(pool=pool, day__range=(start, end)).order_by()
     return {(row.program_id, row.day): row for row in rows}
 
 

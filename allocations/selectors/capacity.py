@@ -26,7 +26,8 @@ class ProgramPart:
 def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, Any]]:
     """Per day: capacity, committed, held and free GPU-hours, the power envelope and the
     committed MW of the site, whether the day is overcommitted, and per program its nominal
-    part, what it holds and what it could still take. Five queries, O(days × programs)."""
+    part, what it holds and what it could still take. Six queries whatever the window;
+    O(days × programs) work."""
     from allocations.services.ledger import ProgramTerms, program_headroom
 
     programs = list(Program.objects.order_by("priority", "name"))

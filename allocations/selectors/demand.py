@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import AuditEvent, Membership, MembershipRole, User
-from allocations.models import Allocation, Application, Program
+from allocations.models import Allocation, Application, ApplicationStatus, Program
 
 
 def _member_organizations(user: User) -> QuerySet[Membership, Any]:
@@ -22,14 +22,15 @@ def _reviewed_programs(user: User) -> QuerySet[Program, Any]:
 
 
 def application_list_for_user(*, user: User) -> QuerySet[Application]:
-    """Operators see all; members their organizations'; reviewers their programs'."""
+    """Operators see all; members their organizations'; reviewers their programs', once
+    submitted (a draft is its organization's business)."""
     applications = Application.objects.select_related(
         "organization", "program", "pool", "applicant", "granted_allocation"
     )
     if not user.is_staff:
         applications = applications.filter(
             Q(organization_id__in=_member_organizations(user))
-            | Q(program_id__in=_reviewed_programs(user))
+            | (Q(program_id__in=_reviewed_programs(user)) & ~Q(status=ApplicationStatus.DRAFT))
         )
     return applications.order_by("-created_at", "id")
 

@@ -200,7 +200,9 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class CapacityQuerySerializer(serializers.Serializer):
-    pool = serializers.PrimaryKeyRelatedField(queryset=GpuPool.objects.select_related("site"))
+    pool = serializers.PrimaryKeyRelatedField(
+        queryset=GpuPool.objects.select_related("site", "accelerator")
+    )
     start = serializers.DateField(required=False, help_text="First day (default today).")
     end = serializers.DateField(required=False, help_text="Last day, included (default +30).")
 

@@ -94,8 +94,7 @@ def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocat
     allocation = Allocation.objects.select_related(
         "pool__site", "pool__accelerator", "program", "application"
     ).get(pk=allocation.pk)
-    if allocation.status not in LIVE or allocation.released_from is not None:
-        raise InvalidTransition(f"A {allocation.status} allocation cannot be released.")
+    _check_releasable(allocation)
     first = max(today + timedelta(days=1), allocation.start_date)
     if first > allocation.end_date:
         raise InvalidTransition("The allocation has no future days left to release.")
@@ -108,8 +107,7 @@ def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocat
         pool_days = locks.lock_pool_days(pool=pool, start=first, end=allocation.end_date)
         site_days = locks.lock_site_days(site=pool.site, start=first, end=allocation.end_date)
         current = locks.lock_allocation(allocation_id=allocation.pk)
-        if current.status not in LIVE or current.released_from is not None:
-            raise InvalidTransition(f"The allocation is {current.status} now.")
+        _check_releasable(current)
         before = snapshot(current, TRACKED)
         freed = 0
         for grant in _grants(current):
@@ -150,6 +148,15 @@ def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocat
         )
         tasks.recheck_waitlist.delay_on_commit(str(pool.pk))
     return current
+
+
+def _check_releasable(allocation: Allocation) -> None:
+    if allocation.status not in LIVE:
+        raise InvalidTransition(f"The allocation is {allocation.status}: it cannot be released.")
+    if allocation.released_from is not None:
+        raise InvalidTransition(
+            f"The allocation was released from {allocation.released_from} already."
+        )
 
 
 def allocation_advance(*, today: date | None = None) -> dict[str, int]:

@@ -44,20 +44,6 @@ SYSTEMIC_RISK_FLOP = Decimal(10) ** 25
 TRAINING_UTILISATION = Decimal("0.4")
 SECONDS_PER_HOUR = 3600
 
-EDITABLE_FIELDS = (
-    "title",
-    "summary",
-    "gpu_hours",
-    "start_date",
-    "end_date",
-    "purpose",
-    "risk_category",
-    "data_stays_in_eea",
-    "model_lineage",
-    "pool",
-    "program",
-)
-
 Status = ApplicationStatus
 UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
 # Allocations a supplement or an extension may change.
@@ -594,7 +580,7 @@ def application_withdraw(*, application: Application, actor: User) -> Applicatio
     """The applicant withdraws before a final decision; a hold is released."""
     application = _load(application.pk) or application
     if application.status not in (Status.DRAFT, *UNDECIDED):
-        raise InvalidTransition(f"A {application.status} application cannot be withdrawn.")
+        raise InvalidTransition(f"The application is {application.status}: it cannot be withdrawn.")
     # Anything but a draft may hold capacity by the time its lock is taken (a worker may
     # decide it meanwhile), so its window is locked too.
     with _locked(application, window=application.status != Status.DRAFT) as held:

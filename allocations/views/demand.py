@@ -53,8 +53,11 @@ def _require_member(request: Request, application: Application) -> None:
 
 
 def _require_reviewer(request: Request, application: Application) -> None:
-    if not selectors.is_reviewer(user=_user(request), program=application.program):
+    user = _user(request)
+    if not selectors.is_reviewer(user=user, program=application.program):
         raise NotAllowed("Only reviewers of the application's program may decide it.")
+    if selectors.is_member(user=user, organization_id=application.organization_id):
+        raise NotAllowed("Reviewers do not decide their own organization's applications.")
 
 
 class ApplicationListView(generics.GenericAPIView[Application]):

@@ -238,14 +238,3 @@ def reserved_totals() -> dict[str, Any]:
 @pytest.fixture
 def totals():
     return reserved_totals
-
-
-def queued_tasks(callbacks: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
-    """The Celery tasks that `delay_on_commit` left in captured on-commit callbacks, by name
-    and arguments."""
-    found = []
-    for callback in callbacks:
-        task = getattr(getattr(callback, "func", None), "__self__", None)
-        if task is not None and hasattr(task, "name"):
-            found.append((task.name.rsplit(".", 1)[-1], tuple(callback.args)))
-    return found
