@@ -12,11 +12,12 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import DatabaseError, OperationalError
+from django.db import InterfaceError, OperationalError
 
-# A deadlock or serialization failure on PostgreSQL, or a busy SQLite file, is worth
-# another try; the services re-read everything under lock.
-TRANSIENT = (OperationalError, DatabaseError)
+# A deadlock, a serialization failure or a dropped connection on PostgreSQL, or a busy SQLite
+# file, is worth another try (the services re-read everything under lock); a constraint
+# violation or a programming error is not.
+TRANSIENT = (OperationalError, InterfaceError)
 
 
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)

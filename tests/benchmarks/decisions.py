@@ -1,0 +1,392 @@
+"""Benchmark of decisions: throughput with real workers, and the cost of a capacity check as
+the number of allocations grows.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal \\
+        .venv/bin/python -m tests.benchmarks.decisions
+
+It makes a database of its own (`portal_bench`, dropped at the end), so it touches no other
+data, and uses the broker of PORTAL_TEST_BROKER_URL or CELERY_BROKER_URL (default
+redis://127.0.0.1:6379/15), whose queue it empties. It prints:
+
+(a) decisions per second end to end: N applications submitted through `application_submit`,
+    decided by 3 real worker processes, timed from the first submission to the last decision;
+(b) the time of one capacity check (the missing ledger rows made, the quota, pool-day and
+    site-day locks taken, `capacity_check` run, rolled back) and of one whole decision, as
+    the median (and the minimum) of R runs, with 100 and with 100,000 allocations in the
+    ledger, and their ratio: the design wants the check to cost O(days in the window),
+    whatever the number of allocations, so the ratio should be close to 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+BENCH_DATABASE = "portal_bench"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/15"
+CHECK_WINDOW_DAYS = 30
+HORIZON_DAYS = 90
+
+
+def configure() -> str:
+    """Environment for the portal's settings, read once at Django's setup; the broker URL."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-not-secret")
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    broker = (
+        os.environ.get("PORTAL_TEST_BROKER_URL")
+        or os.environ.get("CELERY_BROKER_URL")
+        or DEFAULT_BROKER_URL
+    )
+    os.environ["CELERY_BROKER_URL"] = broker
+    os.environ["DATABASE_TEST_NAME"] = BENCH_DATABASE
+    return broker
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--applications", type=int, default=300, help="N for (a)")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=50, help="R for (b)")
+    parser.add_argument("--allocations", type=int, default=100_000, help="the large ledger")
+    options = parser.parse_args()
+    broker = configure()
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://…")
+    from portal.celery import app as celery_app
+    from tests.workers.harness import exclusive_broker, purge
+
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        with exclusive_broker(broker):
+            purge(celery_app)
+            try:
+                throughput = bench_throughput(
+                    broker, applications=options.applications, worker_count=options.workers
+                )
+            finally:
+                purge(celery_app)
+        checks = bench_capacity_check(runs=options.runs, large=options.allocations)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    report(broker, options, throughput, checks)
+
+
+# --- (a) decisions per second with real workers -------------------------------------------------
+
+
+def bench_throughput(broker: str, *, applications: int, worker_count: int) -> dict[str, Any]:
+    from django.db import connection
+
+    from allocations.models import Application, ApplicationStatus
+    from allocations.services import applications as services
+    from portal.celery import app as celery_app
+    from tests.workers.harness import Workers, build_cluster, database_url, random_requests
+
+    cluster = build_cluster(pools=2, gpus_per_pool=100, power_mw=Decimal("0.3"), organizations=12)
+    drafts = [
+        services.application_create(applicant=user, values=values)
+        for user, values in random_requests(
+            cluster, count=applications, seed=300, horizon_days=10, max_gpu_hours=600
+        )
+    ]
+    applicants = {organization.pk: user for organization, user in cluster.members}
+    ids = [draft.pk for draft in drafts]
+    pending = Application.objects.filter(pk__in=ids, status=ApplicationStatus.SUBMITTED)
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as logs:
+        workers = Workers(
+            celery_app,
+            database_url=database_url(connection.settings_dict),
+            broker_url=broker,
+            log_dir=Path(logs),
+        )
+        try:
+            workers.wait_ready(workers.start(worker_count))
+            started = time.perf_counter()
+            for draft in drafts:
+                services.application_submit(
+                    application=draft, actor=applicants[draft.organization_id]
+                )
+            submitted = time.perf_counter()
+            deadline = submitted + 600
+            while pending.exists():
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"not all decided in 600 s\n{workers.all_logs()}")
+                time.sleep(0.05)
+            finished = time.perf_counter()
+        finally:
+            workers.stop()
+    decided = Application.objects.filter(pk__in=ids)
+    latencies = sorted(
+        (application.decided_at - application.submitted_at).total_seconds()
+        for application in decided
+    )
+    return {
+        "submit_seconds": submitted - started,
+        "total_seconds": finished - started,
+        "per_second": applications / (finished - started),
+        "latency_median": statistics.median(latencies),
+        "latency_p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "outcomes": Counter(decided.values_list("status", flat=True)),
+    }
+
+
+# --- (b) one capacity check, with few and with many allocations ----------------------------------
+
+
+def bench_capacity_check(*, runs: int, large: int) -> dict[int, tuple[list[float], list[float]]]:
+    """Seconds of each run of (capacity check, whole decision), with 100 and `large`
+    allocations."""
+    from allocations.services import applications as services
+    from portal.celery import app as celery_app
+    from tests.workers.harness import build_cluster, publishing_to
+
+    # Decisions queued here go nowhere: (b) runs in this process, without workers.
+    with publishing_to(celery_app, "memory://"):
+        cluster = build_cluster(
+            pools=1, gpus_per_pool=100_000, power_mw=Decimal("300"), organizations=101
+        )
+        rng = random.Random(100)
+        results = {}
+        existing = 0
+        for target in (100, large):
+            add_allocations(cluster, count=target - existing, rng=rng)
+            existing = target
+            for _ in range(5):  # warm the connection, the caches and PostgreSQL's plans
+                time_capacity_check(cluster)
+            checks = [time_capacity_check(cluster) for _ in range(runs)]
+            decisions = []
+            for index in range(runs):
+                draft = new_draft(cluster, title=f"Measured {target} {index}")
+                submitted = services.application_submit(
+                    application=draft, actor=cluster.members[0][1]
+                )
+                began = time.perf_counter()
+                decided = services.application_decide(
+                    application_id=submitted.pk, submission=submitted.submission
+                )
+                decisions.append(time.perf_counter() - began)
+                assert decided is not None
+                assert decided.status == "approved", decided.reasons
+            results[target] = (checks, decisions)
+    return results
+
+
+def new_draft(cluster: Any, *, title: str) -> Any:
+    from django.utils import timezone
+
+    from allocations.services import applications as services
+
+    organization, user = cluster.members[0]
+    start = timezone.localdate() + timedelta(days=2)
+    return services.application_create(
+        applicant=user,
+        values={
+            "organization": organization,
+            "program": cluster.programs[0],
+            "pool": cluster.pools[0],
+            "title": title,
+            "gpu_hours": 100,
+            "start_date": start,
+            "end_date": start + timedelta(days=CHECK_WINDOW_DAYS - 1),
+        },
+    )
+
+
+def time_capacity_check(cluster: Any) -> float:
+    """The decision's capacity path on a 30-day window, rolled back: seconds."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from allocations import locks
+    from allocations.services import ledger
+
+    organization, _ = cluster.members[0]
+    pool, program = cluster.pools[0], cluster.programs[0]
+    start = timezone.localdate() + timedelta(days=2)
+    end = start + timedelta(days=CHECK_WINDOW_DAYS - 1)
+    began = time.perf_counter()
+    locks.ensure_ledger_rows(pool=pool, start=start, end=end)
+    with transaction.atomic():
+        locks.lock_quota(organization_id=organization.pk, program_id=program.pk)
+        pool_days = locks.lock_pool_days(pool=pool, start=start, end=end)
+        site_days = locks.lock_site_days(site=pool.site, start=start, end=end)
+        shortfall = ledger.capacity_check(
+            program=program,
+            shares=ledger.daily_shares(gpu_hours=100, start=start, end=end),
+            pool_days=pool_days,
+            program_rows=locks.program_days(pool=pool, start=start, end=end),
+            site_days=site_days,
+            energy_per_gpu_hour=ledger.wh_per_gpu_hour(pool),
+            everyone=ledger.all_program_terms(),
+        )
+        elapsed = time.perf_counter() - began
+        transaction.set_rollback(True)
+    assert shortfall is None, shortfall
+    return elapsed
+
+
+def add_allocations(cluster: Any, *, count: int, rng: random.Random) -> None:
+    """`count` approved applications with their allocations, written in bulk, and their
+    daily shares added to the ledger rows directly (the ledger is what a check reads)."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from allocations import locks
+    from allocations.models import (
+        Allocation,
+        AllocationStatus,
+        Application,
+        ApplicationStatus,
+        PoolDay,
+        ProgramDay,
+        SiteDay,
+    )
+    from allocations.services import ledger
+
+    pool, site = cluster.pools[0], cluster.site
+    first = timezone.localdate() + timedelta(days=1)
+    last = first + timedelta(days=HORIZON_DAYS - 1)
+    locks.ensure_ledger_rows(pool=pool, start=first, end=last)
+    now = timezone.now()
+    per_program: Counter[tuple[Any, Any]] = Counter()
+    per_day: Counter[Any] = Counter()
+    batch = 5_000
+    for offset in range(0, count, batch):
+        applications, allocations = [], []
+        for index in range(offset, min(offset + batch, count)):
+            organization, user = cluster.members[1 + index % (len(cluster.members) - 1)]
+            program = cluster.programs[index % 2]
+            days = rng.randint(1, 30)
+            start = first + timedelta(days=rng.randint(0, HORIZON_DAYS - days))
+            end = start + timedelta(days=days - 1)
+            gpu_hours = rng.randint(24, 1_200)
+            application = Application(
+                organization=organization,
+                program=program,
+                pool=pool,
+                applicant=user,
+                title=f"Existing {index}",
+                gpu_hours=gpu_hours,
+                start_date=start,
+                end_date=end,
+                status=ApplicationStatus.APPROVED,
+                submission=1,
+                submitted_at=now,
+                decided_at=now,
+                reasons=[{"code": "auto_approved", "message": "Benchmark data."}],
+            )
+            applications.append(application)
+            allocations.append(
+                Allocation(
+                    application=application,
+                    organization=organization,
+                    program=program,
+                    pool=pool,
+                    start_date=start,
+                    end_date=end,
+                    granted_gpu_hours=gpu_hours,
+                    status=AllocationStatus.SCHEDULED,
+                )
+            )
+            shares = ledger.daily_shares(gpu_hours=gpu_hours, start=start, end=end)
+            for day_index, share in enumerate(shares):
+                day = start + timedelta(days=day_index)
+                per_program[(program.pk, day)] += share
+                per_day[day] += share
+        with transaction.atomic():
+            Application.objects.bulk_create(applications, batch_size=1_000)
+            Allocation.objects.bulk_create(allocations, batch_size=1_000)
+    energy = ledger.wh_per_gpu_hour(pool)
+    with transaction.atomic():
+        pool_days = list(PoolDay.objects.filter(pool=pool, day__range=(first, last)))
+        for row in pool_days:
+            row.committed_gpu_hours += per_day[row.day]
+        PoolDay.objects.bulk_update(pool_days, ["committed_gpu_hours"])
+        for program in cluster.programs:
+            locks.program_days(pool=pool, start=first, end=last, make_for=program)
+        program_days = list(ProgramDay.objects.filter(pool=pool, day__range=(first, last)))
+        for program_row in program_days:
+            program_row.committed_gpu_hours += per_program[
+                (program_row.program_id, program_row.day)
+            ]
+        ProgramDay.objects.bulk_update(program_days, ["committed_gpu_hours"])
+        site_days = list(SiteDay.objects.filter(site=site, day__range=(first, last)))
+        for site_row in site_days:
+            site_row.committed_wh += per_day[site_row.day] * energy
+        SiteDay.objects.bulk_update(site_days, ["committed_wh"])
+    # As autovacuum would after a bulk load; done now, so that it does not run (and take a
+    # core) in the middle of the measurements.
+    with connection.cursor() as cursor:
+        for model in (Application, Allocation, PoolDay, ProgramDay, SiteDay):
+            cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def report(
+    broker: str,
+    options: argparse.Namespace,
+    throughput: dict[str, Any],
+    checks: dict[int, tuple[list[float], list[float]]],
+) -> None:
+    outcomes = ", ".join(f"{count} {status}" for status, count in throughput["outcomes"].items())
+    print()
+    print(
+        f"(a) decisions end to end: {options.workers} worker processes (--pool=solo), "
+        f"broker {broker.split('@')[-1]}"
+    )
+    rows = [
+        ("applications submitted", f"{options.applications} ({outcomes})"),
+        ("all submitted after", f"{throughput['submit_seconds']:.2f} s"),
+        ("all decided after", f"{throughput['total_seconds']:.2f} s"),
+        ("decisions per second", f"{throughput['per_second']:.1f}"),
+        (
+            "submission to decision",
+            f"median {throughput['latency_median']:.2f} s, p95 {throughput['latency_p95']:.2f} s",
+        ),
+    ]
+    for label, value in rows:
+        print(f"  {label:<26} {value}")
+    print()
+    print(
+        f"(b) one request over {CHECK_WINDOW_DAYS} days, {options.runs} runs each, in ms "
+        "(check: rows made, locks taken, capacity_check, rolled back; decision: "
+        "application_decide, committed); the minimum is the least disturbed by other load"
+    )
+    header = ("check median", "check min", "decision median", "decision min")
+    print(f"  {'allocations in the ledger':>26}" + "".join(f"{h:>17}" for h in header))
+    figures = {
+        count: [f(values) for values in pair for f in (statistics.median, min)]
+        for count, pair in checks.items()
+    }
+    for count, values in figures.items():
+        print(f"  {count:>26,}" + "".join(f"{value * 1000:>17.2f}" for value in values))
+    small, large = figures.values()
+    print(
+        f"  {'ratio':>26}" + "".join(f"{b / a:>17.2f}" for a, b in zip(small, large, strict=True))
+    )
+
+
+if __name__ == "__main__":
+    main()
