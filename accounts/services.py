@@ -74,8 +74,17 @@ def token_obtain(
     scope: str = TokenScope.FULL,
     expires_in_days: int | None = None,
 ) -> IssuedToken:
-    """Exchange an email and password for a new token; wrong credentials write nothing."""
-    user = authenticate(request, username=email.lower(), password=password)
+    """Exchange an email and password for a new token; wrong credentials write nothing.
+
+    The email matches in any case, as in `membership_add`: users added in the admin keep
+    the case they were typed in, while the authentication backend compares exactly.
+    """
+    stored = (
+        User.objects.filter(email__iexact=email, is_active=True)
+        .values_list("email", flat=True)
+        .first()
+    )
+    user = authenticate(request, username=stored or email, password=password)
     if user is None or not user.is_active:
         raise InvalidCredentials()
     assert isinstance(user, User)

@@ -1,5 +1,6 @@
 """Every row lock of the allocations app, taken in one order so that workers never deadlock:
 
+0. the programs' nominal shares (`lock_program_shares`), by writers of programs only;
 1. the organization's quota row in the program (`QuotaUsage`);
 2. the inventory row whose ledger rows are being rewritten (`GpuPool`, then `Site`); the
    missing ledger rows of a window are made before, in a transaction of their own;
@@ -32,6 +33,25 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.selectors import HOURS_PER_DAY
+
+# Any fixed number, the same in every process: the bytes of "programs".
+PROGRAM_SHARES_LOCK = 0x70726F6772616D73
+
+
+def lock_program_shares() -> None:
+    """Step 0, for writes of programs only: one lock on the nominal shares of all programs,
+    so that two writers cannot both find room for their share and together pass 1.
+
+    Row locks cannot do this: a program inserted meanwhile is a row the other writer never
+    locked (and Django drops `FOR UPDATE` from an aggregate). PostgreSQL takes an advisory
+    lock held to the end of the transaction; on SQLite every transaction already begins
+    with the database's write lock (`transaction_mode` IMMEDIATE in the settings).
+    """
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PROGRAM_SHARES_LOCK])
 
 
 def lock_quota(*, organization_id: UUID, program_id: UUID) -> QuotaUsage:

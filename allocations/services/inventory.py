@@ -14,6 +14,7 @@ from django.db.models import ProtectedError, Sum
 
 from accounts.audit import audit_record, snapshot
 from accounts.models import User
+from allocations import locks
 from allocations.models import CapacityEvent, GpuPool, PowerPhase, Program
 from portal.errors import InUse, SharesExceeded
 
@@ -101,8 +102,10 @@ def _attnames(instance: models.Model, names: Iterable[str]) -> list[str]:
 
 
 def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
-    """Shares of all programs sum to at most 1. Locks every program row to serialise writers."""
-    others = Program.objects.select_for_update()
+    """Shares of all programs sum to at most 1. Takes the shares lock (allocations/locks.py)
+    before it reads them, so that writers of programs are checked one after the other."""
+    locks.lock_program_shares()
+    others = Program.objects.all()
     if program is not None:
         others = others.exclude(pk=program.pk)
     total = others.aggregate(total=Sum("nominal_share"))["total"] or Decimal(0)
@@ -120,7 +123,7 @@ def program_create(
     with transaction.atomic():
         _check_shares(program=None, nominal_share=Decimal(values.get("nominal_share", 0)))
         program = inventory_create(model=Program, values=values, actor=actor)
-        program.reviewers.set(list(reviewers))
+        program_set_reviewers(program=program, reviewers=reviewers, actor=actor)
     return program
 
 
