@@ -1,34 +1,87 @@
-"""The admin of people, organizations and tokens. Verification and revocation go through
-the services; the audit trail is read-only."""
+"""The admin of people, organizations, memberships, tokens and the audit trail.
+
+Users are accounts, not domain rows: operators create them and set their passwords with the
+standard forms. Everything else changes only through the services: organizations are
+verified and tokens revoked by actions that call them; memberships, tokens and the audit
+trail are read-only here.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts import services
 from accounts.models import AccessToken, AuditEvent, Membership, Organization, User
+from portal.errors import DomainError
 
 
-class PortalUserChangeForm(UserChangeForm):
+def _actor(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+class _LowercaseEmailMixin:
+    """Emails are stored lowercased, as `UserManager.create_user` stores them, so that one
+    address typed in another case can never make a second user."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).strip().lower()
+
+
+class PortalUserChangeForm(_LowercaseEmailMixin, UserChangeForm[User]):
     class Meta:
         model = User
-        fields = "__all__"
+        fields = "__all__"  # the fieldsets choose what is shown
 
 
-class PortalUserCreationForm(AdminUserCreationForm):
+class PortalUserCreationForm(_LowercaseEmailMixin, AdminUserCreationForm[User]):
     class Meta:
         model = User
-        fields = ("email",)
+        fields = ("email", "full_name")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Listed and viewed only: these rows change through the services, never here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ActionsOnlyAdmin(admin.ModelAdmin[Any]):
+    """Read-only rows whose changelist takes actions that call the services. The actions need
+    the change permission, so it is kept for the list alone; the page of one row is read-only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline[Membership, Any]):
-    """Memberships are shown, not edited here: members are added through the API."""
+    """Memberships are shown, not edited: members are added and removed through the API
+    (`membership_add`, `membership_remove`), which keeps every organization an admin."""
 
     model = Membership
     extra = 0
@@ -39,15 +92,20 @@ class MembershipInline(admin.TabularInline[Membership, Any]):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = PortalUserChangeForm
     add_form = PortalUserCreationForm
     ordering = ("email",)
-    list_display = ("email", "full_name", "is_staff", "is_active", "date_joined", "last_login")
-    list_filter = ("is_staff", "is_superuser", "is_active")
+    list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "date_joined",
+                    "last_login")  # fmt: skip
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name")
+    readonly_fields = ("last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("full_name",)}),
@@ -58,112 +116,190 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1",
-                                                   "password2")}),
-    )  # fmt: skip
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
     inlines = (MembershipInline,)
 
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A user being added has no memberships yet.
+        return self.inlines if obj is not None else ()
 
-@admin.action(description="Verify the selected organizations (their admins are told)")
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a user would drop their memberships (perhaps an organization's last admin)
+        # and tokens with no audit trail, and is refused once they applied: deactivate instead.
+        return False
+
+
+class VerifiedFilter(admin.SimpleListFilter):
+    title = "verified"
+    parameter_name = "verified"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Verified"), ("no", "Not verified")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(verified_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(verified_at__isnull=True)
+        return queryset
+
+
+@admin.action(description="Verify selected organizations", permissions=["change"])
 def verify_selected(
     model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Organization]
 ) -> None:
-    assert isinstance(request.user, User)
-    done = 0
-    for organization in queryset.filter(verified_at__isnull=True):
-        services.organization_verify(organization=organization, actor=request.user)
-        done += 1
-    model_admin.message_user(request, f"{done} organization(s) verified.", messages.SUCCESS)
+    """Verify each unverified organization through the service (audited, its admins told)."""
+    actor = _actor(request)
+    pending = list(queryset.filter(verified_at__isnull=True))
+    already = queryset.count() - len(pending)
+    verified = 0
+    for organization in pending:
+        try:
+            services.organization_verify(organization=organization, actor=actor)
+        except DomainError as error:
+            model_admin.message_user(request, f"{organization}: {error.message}", messages.ERROR)
+        else:
+            verified += 1
+    if verified:
+        model_admin.message_user(request, f"{verified} organization(s) verified.", messages.SUCCESS)
+    if already:
+        model_admin.message_user(
+            request, f"{already} organization(s) were already verified.", messages.INFO
+        )
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin[Organization]):
-    list_display = ("name", "kind", "country", "registry_number", "is_verified", "created_at")
-    list_filter = ("kind", "country", ("verified_at", admin.EmptyFieldListFilter))
+class OrganizationAdmin(ActionsOnlyAdmin):
+    """Organizations are made through the API (their creator becomes their admin) and
+    verified here by the action; the page of one organization is read-only."""
+
+    list_display = ("name", "kind", "country", "registry_number", "is_verified", "verified_at",
+                    "member_count", "created_at")  # fmt: skip
+    list_filter = (VerifiedFilter, "kind", "country")
     search_fields = ("name", "registry_number")
+    date_hierarchy = "created_at"
     actions = (verify_selected,)
     inlines = (MembershipInline,)
+    fields = ("name", "kind", "country", "registry_number", "verified_at", "verified_by",
+              "created_at")  # fmt: skip
     readonly_fields = ("verified_at", "verified_by", "created_at")
+    list_select_related = ("verified_by",)
 
-    @admin.display(boolean=True, description="verified")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(boolean=True, description="verified", ordering="verified_at")
     def is_verified(self, organization: Organization) -> bool:
         return organization.is_verified
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Organizations are made through the API, so that their creator becomes their admin.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The changelist takes the verify action; the page of one organization is read-only.
-        return obj is None and bool(request.user.is_staff)
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, organization: Organization) -> int:
+        return int(organization.member_count)  # type: ignore[attr-defined]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin[Membership]):
+class MembershipAdmin(ReadOnlyAdmin):
+    """Read-only: the API's `membership_add` and `membership_remove` change memberships."""
+
     list_display = ("user", "organization", "role", "created_at")
-    list_filter = ("role",)
-    search_fields = ("user__email", "organization__name")
+    list_filter = ("role", "organization__kind")
+    search_fields = ("user__email", "user__full_name", "organization__name")
     list_select_related = ("user", "organization")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
 
 
-@admin.action(description="Revoke the selected tokens")
+@admin.action(description="Revoke selected tokens", permissions=["change"])
 def revoke_selected(
     model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[AccessToken]
 ) -> None:
-    assert isinstance(request.user, User)
+    """Revoke each token still unrevoked through the service (audited)."""
+    actor = _actor(request)
+    revoked = 0
     for token in queryset.filter(revoked_at__isnull=True):
-        services.token_revoke(token=token, actor=request.user)
+        try:
+            services.token_revoke(token=token, actor=actor)
+        except DomainError as error:
+            model_admin.message_user(request, f"{token}: {error.message}", messages.ERROR)
+        else:
+            revoked += 1
+    model_admin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin[AccessToken]):
-    """Tokens are listed and revoked here; their secrets were never stored."""
+class AccessTokenAdmin(ActionsOnlyAdmin):
+    """Tokens are listed and revoked here. Their secrets were never stored, and their digests
+    are never shown: only the prefix, to recognise one."""
 
-    list_display = ("name", "user", "prefix", "scope", "created_at", "expires_at", "last_used_at",
-                    "revoked_at")  # fmt: skip
-    list_filter = ("scope", ("revoked_at", admin.EmptyFieldListFilter))
+    list_display = ("name", "user", "prefix", "scope", "status", "created_at", "expires_at",
+                    "last_used_at", "revoked_at")  # fmt: skip
+    list_filter = (TokenStatusFilter, "scope")
     search_fields = ("name", "prefix", "user__email")
     list_select_related = ("user",)
-    exclude = ("digest",)
+    date_hierarchy = "created_at"
+    fields = ("user", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at",
+              "revoked_at")  # fmt: skip
+    readonly_fields = fields
     actions = (revoke_selected,)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.display(description="status")
+    def status(self, token: AccessToken) -> str:
+        if token.revoked_at is not None:
+            return "revoked"
+        return "active" if token.is_active else "expired"
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and bool(request.user.is_staff)
+def _pretty_json(value: Any) -> SafeString:
+    return format_html(
+        "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    )
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
-    """The audit trail: append-only, so read-only here."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: append-only, so read-only here (no add, change or delete)."""
 
     list_display = ("created_at", "verb", "target_type", "target_repr", "actor")
     list_filter = ("verb", "target_type")
-    search_fields = ("target_repr", "verb", "actor__email")
+    search_fields = ("target_repr",)
+    search_help_text = "Search the changed object by its name."
     date_hierarchy = "created_at"
     list_select_related = ("actor", "target_type")
+    fields = ("created_at", "actor", "verb", "target_type", "target_id", "target_repr",
+              "before_json", "after_json", "reasons_json")  # fmt: skip
+    readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.display(description="before")
+    def before_json(self, event: AuditEvent) -> SafeString:
+        return _pretty_json(event.before)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="after")
+    def after_json(self, event: AuditEvent) -> SafeString:
+        return _pretty_json(event.after)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="reasons")
+    def reasons_json(self, event: AuditEvent) -> SafeString:
+        return _pretty_json(event.reasons)

@@ -474,10 +474,14 @@ def test_an_operator_adds_a_curtailment_and_the_addition_is_audited(narvik, clie
     # when
     response = client_for(operator).post(
         f"{API}/sites/{narvik.site.pk}/power-phases/",
-        {"name": "Curtailment", "power_mw": "-40", "online_from": "2026-12-10",
-         "online_until": "2026-12-12"},
+        {
+            "name": "Curtailment",
+            "power_mw": "-40",
+            "online_from": "2026-12-10",
+            "online_until": "2026-12-12",
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     # then
     phase = PowerPhase.objects.get(name="Curtailment")
@@ -505,10 +509,17 @@ def test_an_operator_adds_a_curtailment_and_the_addition_is_audited(narvik, clie
     ("sent", "fields"),
     [
         (
-            {"name": "x", "power_mw": "5", "online_from": "2027-02-01",
-             "online_until": "2027-01-31"},
-            {"online_until": [("before_start",
-                               "The last day online comes on or after the first.")]},
+            {
+                "name": "x",
+                "power_mw": "5",
+                "online_from": "2027-02-01",
+                "online_until": "2027-01-31",
+            },
+            {
+                "online_until": [
+                    ("before_start", "The last day online comes on or after the first.")
+                ]
+            },
         ),
         (
             {"name": "x", "power_mw": "0", "online_from": "2027-02-01"},
@@ -521,15 +532,23 @@ def test_an_operator_adds_a_curtailment_and_the_addition_is_audited(narvik, clie
         (
             {"name": "x", "power_mw": "1000000", "online_from": "1 February"},
             {
-                "power_mw": [("max_whole_digits", "Ensure that there are no more than 6 digits "
-                                                  "before the decimal point.")],
-                "online_from": [("invalid", "Date has wrong format. Use one of these formats "
-                                            "instead: YYYY-MM-DD.")],
+                "power_mw": [
+                    (
+                        "max_whole_digits",
+                        "Ensure that there are no more than 6 digits before the decimal point.",
+                    )
+                ],
+                "online_from": [
+                    (
+                        "invalid",
+                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+                    )
+                ],
             },
         ),
     ],
     ids=["ends before it starts", "zero MW", "empty", "malformed"],
-)  # fmt: skip
+)
 def test_an_invalid_power_phase_is_refused(sent, fields, narvik, client_for, operator, state):
     # given
     before = state()
@@ -680,10 +699,14 @@ def test_an_operator_adds_an_accelerator_and_the_addition_is_audited(client_for,
     # when
     response = client_for(operator).post(
         f"{API}/accelerators/",
-        {"name": "H200", "board_power_w": 700, "it_power_w": 1200,
-         "peak_bf16_flops": 989_000_000_000_000},
+        {
+            "name": "H200",
+            "board_power_w": 700,
+            "it_power_w": 1200,
+            "peak_bf16_flops": 989_000_000_000_000,
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     # then
     h200 = AcceleratorModel.objects.get()
@@ -710,8 +733,14 @@ def test_an_operator_adds_an_accelerator_and_the_addition_is_audited(client_for,
     [
         (
             {"name": "B200", "board_power_w": 1000, "it_power_w": 900, "peak_bf16_flops": 10**15},
-            {"it_power_w": [("below_board_power",
-                             "IT power per GPU includes the board: it cannot be smaller.")]},
+            {
+                "it_power_w": [
+                    (
+                        "below_board_power",
+                        "IT power per GPU includes the board: it cannot be smaller.",
+                    )
+                ]
+            },
         ),
         (
             {"name": "GB300", "board_power_w": 1400, "it_power_w": 1900, "peak_bf16_flops": 1},
@@ -719,12 +748,11 @@ def test_an_operator_adds_an_accelerator_and_the_addition_is_audited(client_for,
         ),
         (
             {"name": "B200", "board_power_w": -1, "it_power_w": 900, "peak_bf16_flops": 10**15},
-            {"board_power_w": [("min_value",
-                                "Ensure this value is greater than or equal to 0.")]},
+            {"board_power_w": [("min_value", "Ensure this value is greater than or equal to 0.")]},
         ),
     ],
     ids=["IT below board", "name taken", "negative board power"],
-)  # fmt: skip
+)
 def test_an_invalid_accelerator_is_refused(sent, fields, narvik, client_for, operator, state):
     # given
     before = state()
@@ -875,10 +903,15 @@ def test_an_operator_creates_a_pool_and_the_creation_is_audited(narvik, client_f
     # when
     response = client_for(operator).post(
         f"{API}/pools/",
-        {"name": "narvik-gb300-b", "site": str(narvik.site.pk),
-         "accelerator": str(narvik.gb300.pk), "availability": "0.9", "is_open": False},
+        {
+            "name": "narvik-gb300-b",
+            "site": str(narvik.site.pk),
+            "accelerator": str(narvik.gb300.pk),
+            "availability": "0.9",
+            "is_open": False,
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     # then
     pool = GpuPool.objects.get(name="narvik-gb300-b")
@@ -907,10 +940,13 @@ def test_a_new_pool_is_open_at_0_95_unless_told_otherwise(narvik, client_for, op
     # when
     response = client_for(operator).post(
         f"{API}/pools/",
-        {"name": "narvik-gb300-b", "site": str(narvik.site.pk),
-         "accelerator": str(narvik.gb300.pk)},
+        {
+            "name": "narvik-gb300-b",
+            "site": str(narvik.site.pk),
+            "accelerator": str(narvik.gb300.pk),
+        },
         format="json",
-    )  # fmt: skip
+    )
 
     # then
     assert response.status_code == 201
@@ -923,10 +959,16 @@ def test_a_new_pool_is_open_at_0_95_unless_told_otherwise(narvik, client_for, op
         (
             {"name": "Narvik GB300", "availability": "0"},
             {
-                "name": [("invalid", "Enter a valid \"slug\" consisting of letters, numbers, "
-                                     "underscores or hyphens.")],
-                "availability": [("min_value",
-                                  "Ensure this value is greater than or equal to 0.001.")],
+                "name": [
+                    (
+                        "invalid",
+                        'Enter a valid "slug" consisting of letters, numbers, '
+                        "underscores or hyphens.",
+                    )
+                ],
+                "availability": [
+                    ("min_value", "Ensure this value is greater than or equal to 0.001.")
+                ],
             },
         ),
         (
@@ -938,7 +980,7 @@ def test_a_new_pool_is_open_at_0_95_unless_told_otherwise(narvik, client_for, op
         ),
     ],
     ids=["not a slug, no availability", "name taken, availability past 1"],
-)  # fmt: skip
+)
 def test_an_invalid_pool_is_refused(sent, fields, narvik, client_for, operator, state):
     # given
     before = state()
@@ -1145,15 +1187,23 @@ def test_availability_of_a_window_of_exactly_3660_days_is_given(narvik, client_f
         (
             {"start": "1 December", "end": "2026-13-01"},
             {
-                "start": [("invalid", "Date has wrong format. Use one of these formats instead: "
-                                      "YYYY-MM-DD.")],
-                "end": [("invalid", "Date has wrong format. Use one of these formats instead: "
-                                    "YYYY-MM-DD.")],
+                "start": [
+                    (
+                        "invalid",
+                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+                    )
+                ],
+                "end": [
+                    (
+                        "invalid",
+                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+                    )
+                ],
             },
         ),
     ],
     ids=["end before start", "3661 days", "malformed"],
-)  # fmt: skip
+)
 def test_an_invalid_availability_window_is_refused(query, fields, narvik, client_for, member):
     # when
     response = client_for(member).get(f"{API}/pools/{narvik.pool.pk}/availability/", query)

@@ -299,15 +299,16 @@ def test_a_maintenance_window_of_two_events_shows_on_its_days_only(narvik):
     # then
     full = (100_000, FULL_DAY, FULL_LOAD_MW)
     reduced = (90_000, 2_052_000, Decimal("188.1"))  # 90,000 × 24 × 0.95; 90,000 × 2.09 kW
-    assert [(row.day, row.gpus_in_service, row.capacity_gpu_hours, row.full_load_mw)
-            for row in days] == [
+    assert [
+        (row.day, row.gpus_in_service, row.capacity_gpu_hours, row.full_load_mw) for row in days
+    ] == [
         (date(2026, 12, 9), *full),
         (date(2026, 12, 10), *reduced),
         (date(2026, 12, 11), *reduced),
         (date(2026, 12, 12), *reduced),
         (date(2026, 12, 13), *full),
         (date(2026, 12, 14), *full),
-    ]  # fmt: skip
+    ]
 
 
 def test_before_its_first_event_a_pool_has_no_gpus(narvik):

@@ -69,9 +69,10 @@ def test_an_invalid_row_is_refused_before_anything_is_written(operator, counts):
     # when
     with pytest.raises(ValidationError) as refused:
         services.inventory_create(
-            model=Site, values={"name": "Narvik", "country": "NO", "pue": Decimal("0.9")},
+            model=Site,
+            values={"name": "Narvik", "country": "NO", "pue": Decimal("0.9")},
             actor=operator,
-        )  # fmt: skip
+        )
 
     # then
     assert refused.value.message_dict == {
@@ -84,9 +85,10 @@ def test_an_invalid_row_is_refused_before_anything_is_written(operator, counts):
 def test_a_created_row_is_audited_with_its_values(operator):
     # when
     site = services.inventory_create(
-        model=Site, values={"name": "Narvik", "country": "NO", "pue": Decimal("1.10")},
+        model=Site,
+        values={"name": "Narvik", "country": "NO", "pue": Decimal("1.10")},
         actor=operator,
-    )  # fmt: skip
+    )
 
     # then
     site.refresh_from_db()
@@ -268,10 +270,13 @@ def test_more_gpus_rewrite_the_ledger_from_their_day_and_queue_the_waitlist(
     with django_capture_on_commit_callbacks() as callbacks:
         services.inventory_create(
             model=CapacityEvent,
-            values={"pool": ledger_pool, "effective_from": today + timedelta(days=2),
-                    "gpus_in_service": 200},
+            values={
+                "pool": ledger_pool,
+                "effective_from": today + timedelta(days=2),
+                "gpus_in_service": 200,
+            },
             actor=operator,
-        )  # fmt: skip
+        )
 
     # then: yesterday, today and tomorrow keep 2,280; from then on 4,560
     assert _capacities(ledger_pool) == [2_280] * 3 + [4_560] * 4
@@ -304,10 +309,15 @@ def test_a_curtailment_rewrites_the_sites_envelope_on_its_days_only(ledger_pool,
     # when
     services.inventory_create(
         model=PowerPhase,
-        values={"site": ledger_pool.site, "name": "Curtailment", "power_mw": Decimal("-0.5"),
-                "online_from": today + timedelta(days=1), "online_until": today + timedelta(2)},
+        values={
+            "site": ledger_pool.site,
+            "name": "Curtailment",
+            "power_mw": Decimal("-0.5"),
+            "online_from": today + timedelta(days=1),
+            "online_until": today + timedelta(2),
+        },
         actor=operator,
-    )  # fmt: skip
+    )
 
     # then: 1 MW × 24 h = 24,000,000 Wh a day, half of it on the curtailed days
     assert _envelopes(ledger_pool) == [24_000_000] * 2 + [12_000_000] * 2 + [24_000_000] * 3
