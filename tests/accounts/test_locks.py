@@ -4,17 +4,17 @@ SQLite has no row locks."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.models import AuditEvent, Membership, MembershipRole, Organization, User
 from tests.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
+from tests.races import race
 
 pytestmark = pytest.mark.usefixtures("postgres")
 
@@ -93,36 +93,6 @@ def test_revoking_locks_the_token_before_it_writes_it(member):
 # --- races between real processes --------------------------------------------------------------
 
 
-def _in_a_process(barrier: Any, results: Any, key: str, run: Callable[[], object]) -> None:
-    connections.close_all()  # a connection of its own, not the parent's
-    barrier.wait(30)
-    try:
-        run()
-        results.put((key, "ok"))
-    except Exception as error:  # the outcome is the test's to judge
-        results.put((key, type(error).__name__))
-    finally:
-        connections.close_all()
-
-
-def _race(runs: dict[str, Callable[[], object]]) -> dict[str, str]:
-    """Run each callable in a process of its own, all released at the same moment."""
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(len(runs))
-    results = context.Queue()
-    connections.close_all()
-    workers = [
-        context.Process(target=_in_a_process, args=(barrier, results, key, run))
-        for key, run in runs.items()
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert all(worker.exitcode == 0 for worker in workers)
-    return dict(results.get(timeout=5) for _ in workers)
-
-
 def _remove(membership_id: Any, actor_id: Any) -> Callable[[], object]:
     def run() -> object:
         membership = Membership.objects.select_related("user").get(pk=membership_id)
@@ -150,7 +120,7 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin():
     for organization, first, second in pairs:
         runs[f"{organization.pk}:first"] = _remove(first.pk, second.user_id)
         runs[f"{organization.pk}:second"] = _remove(second.pk, first.user_id)
-    outcomes = _race(runs)
+    outcomes = race(runs)
 
     # then
     for organization, _, _ in pairs:
@@ -177,7 +147,7 @@ def test_operators_verifying_at_once_record_one_verification():
     operators = [OperatorFactory() for _ in range(4)]
 
     # when
-    outcomes = _race(
+    outcomes = race(
         {str(operator.pk): _verify(organization.pk, operator.pk) for operator in operators}
     )
 
@@ -212,7 +182,7 @@ def test_admins_adding_the_same_user_at_once_make_one_membership():
     newcomer = UserFactory(email="newcomer@example.org")
 
     # when
-    outcomes = _race(
+    outcomes = race(
         {str(admin.pk): _add(organization.pk, newcomer.email, admin.pk) for admin in admins}
     )
 

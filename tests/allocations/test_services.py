@@ -4,7 +4,6 @@ rewritten when the supply changes."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -32,6 +31,7 @@ from tests.factories import (
     SiteFactory,
     UserFactory,
 )
+from tests.races import race
 
 PROGRAM = '"allocations_program"'
 
@@ -484,36 +484,6 @@ def test_a_share_check_takes_the_shares_lock_before_it_reads_the_shares(operator
 # --- races between real processes ---------------------------------------------------------
 
 
-def _in_a_process(barrier: Any, results: Any, key: str, run: Callable[[], object]) -> None:
-    connections.close_all()  # a connection of its own, not the parent's
-    barrier.wait(30)
-    try:
-        run()
-        results.put((key, "ok"))
-    except Exception as error:  # the outcome is the test's to judge
-        results.put((key, type(error).__name__))
-    finally:
-        connections.close_all()
-
-
-def _race(runs: dict[str, Callable[[], object]]) -> dict[str, str]:
-    """Run each callable in a process of its own, all released at the same moment."""
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(len(runs))
-    results = context.Queue()
-    connections.close_all()
-    workers = [
-        context.Process(target=_in_a_process, args=(barrier, results, key, run))
-        for key, run in runs.items()
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert all(worker.exitcode == 0 for worker in workers)
-    return dict(results.get(timeout=5) for _ in workers)
-
-
 def _create(number: int, actor_id: Any) -> Callable[[], object]:
     def run() -> object:
         values = _program_values(
@@ -543,7 +513,7 @@ def test_programs_created_at_once_never_share_more_than_the_pools():
     actor = OperatorFactory()
 
     # when
-    outcomes = _race({str(number): _create(number, actor.pk) for number in range(6)})
+    outcomes = race({str(number): _create(number, actor.pk) for number in range(6)})
 
     # then: three fit (0.1 + 3 × 0.3 = 1.0), three are refused
     assert sorted(outcomes.values()) == ["SharesExceeded"] * 3 + ["ok"] * 3
@@ -561,7 +531,7 @@ def test_a_create_and_updates_at_once_never_share_more_than_the_pools():
     runs["create"] = _create(99, actor.pk)
 
     # when
-    outcomes = _race(runs)
+    outcomes = race(runs)
 
     # then: whatever the order, the sum stays within 1
     total = Program.objects.aggregate(total=Sum("nominal_share"))["total"]
