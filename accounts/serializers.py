@@ -17,6 +17,7 @@ from accounts.models import (
     User,
 )
 from accounts.validators import validate_norwegian_organization_number
+from portal.serializers import PortalCountryField, StrictSerializer
 
 
 def _expiry_field() -> serializers.IntegerField:
@@ -28,15 +29,17 @@ def _expiry_field() -> serializers.IntegerField:
     )
 
 
-class TokenCreateInputSerializer(serializers.Serializer):
+class TokenCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
     expires_in_days = _expiry_field()
 
 
-class TokenObtainInputSerializer(serializers.Serializer):
+class TokenObtainInputSerializer(StrictSerializer):
     email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    password = serializers.CharField(
+        trim_whitespace=False, max_length=1024, style={"input_type": "password"}
+    )
     name = serializers.CharField(max_length=100, default="api")
     scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
     expires_in_days = _expiry_field()
@@ -87,10 +90,10 @@ class OrganizationSerializer(serializers.ModelSerializer):
         ]
 
 
-class OrganizationCreateInputSerializer(serializers.Serializer):
+class OrganizationCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=OrganizationKind.choices)
-    country = CountryField(help_text="ISO 3166-1 alpha-2, e.g. `NO`.")
+    country = PortalCountryField(help_text="ISO 3166-1 alpha-2, e.g. `NO`.")
     registry_number = serializers.CharField(
         max_length=32,
         required=False,
@@ -155,6 +158,6 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user", "email", "full_name", "role", "joined_at"]
 
 
-class MemberAddInputSerializer(serializers.Serializer):
+class MemberAddInputSerializer(StrictSerializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=MembershipRole.choices, default=MembershipRole.MEMBER)

@@ -6,7 +6,7 @@ _NORWEGIAN_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 def validate_norwegian_organization_number(value: str) -> None:
     """Nine digits whose last is the modulus-11 check digit of the Brønnøysund registers."""
     digits = value.replace(" ", "")
-    if len(digits) != 9 or not digits.isdigit():
+    if len(digits) != 9 or not (digits.isascii() and digits.isdigit()):
         raise ValidationError(
             "A Norwegian organization number has nine digits.", code="invalid_registry_number"
         )

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -179,9 +182,42 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """JSON 404 under /api/ (unknown URL, malformed id); Django's page elsewhere."""
+def _with_slash(request: HttpRequest) -> str | None:
+    """The path with a trailing slash, when that path exists and this one does not end so."""
+    path = request.path_info
+    if path.endswith("/"):
+        return None
+    try:
+        resolve(f"{path}/")
+    except Resolver404:
+        return None
+    return f"{request.path}/"
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """JSON under /api/ for what Django refuses before a view runs: a `Host` not allowed, a
+    body over DATA_UPLOAD_MAX_MEMORY_SIZE (413); Django's page elsewhere."""
     if _wants_json(request):
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return JsonResponse(
+                error_body("request_too_large", f"The request body is larger than {limit} bytes."),
+                status=413,
+            )
+        return JsonResponse(error_body("bad_request", "The request was refused."), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or BadRequest())
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """JSON 404 under /api/ (unknown URL, malformed id, a write to a path without its
+    trailing slash); Django's page elsewhere."""
+    if _wants_json(request):
+        slashed = _with_slash(request)
+        if slashed is not None:
+            message = f"Not found. API paths end with a slash: {slashed}"
+            return JsonResponse(error_body("not_found", message), status=404)
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     from django.views.defaults import page_not_found
 

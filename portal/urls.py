@@ -30,5 +30,6 @@ urlpatterns = [
 if settings.PORTAL_OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
 
+handler400 = "portal.errors.handler400"
 handler404 = "portal.errors.handler404"
 handler500 = "portal.errors.handler500"

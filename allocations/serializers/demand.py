@@ -19,6 +19,7 @@ from allocations.models import (
 )
 from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.serializers.inventory import MAX_WINDOW_DAYS
+from portal.serializers import BoundedDateField, StrictModelSerializer, StrictSerializer
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -75,7 +76,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return str(granted.pk) if granted is not None else None
 
 
-class ApplicationWriteSerializer(serializers.ModelSerializer):
+class ApplicationWriteSerializer(StrictModelSerializer):
     """A draft as posted: `allocation` names the allocation a supplement or extension changes."""
 
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
@@ -142,7 +143,7 @@ class ApplicationWriteSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why: shown to the applicant.")
 
 
@@ -203,8 +204,8 @@ class CapacityQuerySerializer(serializers.Serializer):
     pool = serializers.PrimaryKeyRelatedField(
         queryset=GpuPool.objects.select_related("site", "accelerator")
     )
-    start = serializers.DateField(required=False, help_text="First day (default today).")
-    end = serializers.DateField(required=False, help_text="Last day, included (default +30).")
+    start = BoundedDateField(required=False, help_text="First day (default today).")
+    end = BoundedDateField(required=False, help_text="Last day, included (default +30).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start = attrs.get("start") or timezone.localdate()

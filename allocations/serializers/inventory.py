@@ -16,6 +16,7 @@ from allocations.models import (
     Program,
     Site,
 )
+from portal.serializers import BoundedDateField, PortalCountryField, StrictModelSerializer
 
 MAX_WINDOW_DAYS = 3660
 
@@ -29,8 +30,8 @@ class SiteSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class SiteWriteSerializer(serializers.ModelSerializer):
-    country = CountryField()
+class SiteWriteSerializer(StrictModelSerializer):
+    country = PortalCountryField()
 
     class Meta:
         model = Site
@@ -43,7 +44,7 @@ class PowerPhaseSerializer(serializers.ModelSerializer):
         fields = ["id", "site", "name", "power_mw", "online_from", "online_until"]
 
 
-class PowerPhaseWriteSerializer(serializers.ModelSerializer):
+class PowerPhaseWriteSerializer(StrictModelSerializer):
     class Meta:
         model = PowerPhase
         fields = ["name", "power_mw", "online_from", "online_until"]
@@ -69,7 +70,7 @@ class AcceleratorSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "board_power_w", "it_power_w", "peak_bf16_flops"]
 
 
-class AcceleratorWriteSerializer(serializers.ModelSerializer):
+class AcceleratorWriteSerializer(StrictModelSerializer):
     class Meta:
         model = AcceleratorModel
         fields = ["name", "board_power_w", "it_power_w", "peak_bf16_flops"]
@@ -91,7 +92,7 @@ class PoolSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "site", "accelerator", "availability", "is_open", "created_at"]
 
 
-class PoolWriteSerializer(serializers.ModelSerializer):
+class PoolWriteSerializer(StrictModelSerializer):
     class Meta:
         model = GpuPool
         fields = ["name", "site", "accelerator", "availability", "is_open"]
@@ -103,7 +104,7 @@ class CapacityEventSerializer(serializers.ModelSerializer):
         fields = ["id", "pool", "effective_from", "gpus_in_service", "note"]
 
 
-class CapacityEventWriteSerializer(serializers.ModelSerializer):
+class CapacityEventWriteSerializer(StrictModelSerializer):
     class Meta:
         model = CapacityEvent
         fields = ["effective_from", "gpus_in_service", "note"]
@@ -121,8 +122,8 @@ class CapacityEventWriteSerializer(serializers.ModelSerializer):
 
 
 class WindowQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(help_text="First day (default today).", required=False)
-    end = serializers.DateField(
+    start = BoundedDateField(help_text="First day (default today).", required=False)
+    end = BoundedDateField(
         help_text="Last day, included (default start + 30 days).", required=False
     )
 
@@ -184,7 +185,7 @@ class ProgramSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProgramWriteSerializer(serializers.ModelSerializer):
+class ProgramWriteSerializer(StrictModelSerializer):
     eligible_countries = serializers.ListField(
         child=serializers.ChoiceField(choices=[(c.code, c.name) for c in countries]),
         required=False,

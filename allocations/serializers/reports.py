@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from allocations.models import GpuPool, Site
+from portal.serializers import BoundedDateField
 
 
 class CapacityReportQuerySerializer(serializers.Serializer):
@@ -14,8 +15,8 @@ class CapacityReportQuerySerializer(serializers.Serializer):
     pool = serializers.PrimaryKeyRelatedField(
         queryset=GpuPool.objects.select_related("site", "accelerator"), required=False
     )
-    start = serializers.DateField(required=False, help_text="First day (default today).")
-    end = serializers.DateField(required=False, help_text="Last day (default start + 90).")
+    start = BoundedDateField(required=False, help_text="First day (default today).")
+    end = BoundedDateField(required=False, help_text="Last day (default start + 90).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("site")) == bool(attrs.get("pool")):
@@ -34,8 +35,8 @@ class CapacityReportQuerySerializer(serializers.Serializer):
 
 
 class SharesQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="Allocations starting on or after.")
-    end = serializers.DateField(required=False, help_text="Allocations starting on or before.")
+    start = BoundedDateField(required=False, help_text="Allocations starting on or after.")
+    end = BoundedDateField(required=False, help_text="Allocations starting on or before.")
 
 
 class CapacityReportDaySerializer(serializers.Serializer):

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.serializers import StrictSerializer
+
 MAX_BATCH = 10_000
 
 
-class UsageRecordInputSerializer(serializers.Serializer):
+class UsageRecordInputSerializer(StrictSerializer):
     # DRF pops declared fields from the class, so this does not shadow Field.source.
     source = serializers.CharField(max_length=64)  # type: ignore[assignment]
     external_id = serializers.CharField(max_length=128)
@@ -19,7 +21,7 @@ class UsageRecordInputSerializer(serializers.Serializer):
     )
 
 
-class UsageBatchInputSerializer(serializers.Serializer):
+class UsageBatchInputSerializer(StrictSerializer):
     records = UsageRecordInputSerializer(  # type: ignore[call-arg]  # the stubs lack max_length
         many=True, allow_empty=False, max_length=MAX_BATCH
     )

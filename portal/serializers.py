@@ -1,0 +1,99 @@
+"""The base of every serializer that reads a request body.
+
+- A field the serializer does not accept is refused with `unknown_field`, named at its path,
+  never silently dropped: a misspelt `eligible_kinds` must not save a program open to every
+  kind of organization.
+- Days lie between 2000-01-01 and 2999-12-31, so that every window and every `day + n` the
+  ledger counts stays inside Python's calendar.
+- Free texts have a length bound even where the model column has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django_countries.serializer_fields import CountryField
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+MAX_TEXT_LENGTH = 10_000
+UNKNOWN_FIELD_MESSAGE = "This field is not one the request accepts."
+
+
+class BoundedDateField(serializers.DateField):
+    """A day inside the calendar the portal counts in (see `FIRST_DAY`, `LAST_DAY`)."""
+
+    default_error_messages = {
+        "date_out_of_range": f"Give a day from {FIRST_DAY} to {LAST_DAY}.",
+    }
+
+    def to_internal_value(self, value: Any) -> date:
+        day = super().to_internal_value(value)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            self.fail("date_out_of_range")
+        return day
+
+
+class PortalCountryField(CountryField):
+    """An ISO 3166-1 country code (or name) as a string; an object or a blank is refused
+    rather than stored as no country."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not data.strip():
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+if TYPE_CHECKING:
+    _SerializerBase = serializers.Serializer
+else:
+    _SerializerBase = object
+
+
+class StrictFieldsMixin(_SerializerBase):
+    """Refuses every key of the body that is not a writable field of the serializer."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[ErrorDetail]] = {}
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = {
+                str(key): [ErrorDetail(UNKNOWN_FIELD_MESSAGE, code="unknown_field")]
+                for key in data
+                if key not in writable
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if unknown and isinstance(error.detail, Mapping):
+                raise serializers.ValidationError({**error.detail, **unknown}) from error
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A request body: unknown fields refused."""
+
+
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A request body for a model: unknown fields refused, days bounded, texts bounded."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateField: BoundedDateField,
+    }
+
+    def build_standard_field(
+        self, field_name: str, model_field: models.Field[Any, Any]
+    ) -> tuple[type[serializers.Field], dict[str, Any]]:
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.TextField) and "max_length" not in field_kwargs:
+            field_kwargs["max_length"] = MAX_TEXT_LENGTH
+        return field_class, field_kwargs
