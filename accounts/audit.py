@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from accounts.models import AuditEvent, User
+
+if TYPE_CHECKING:
+    from accounts.authz import SystemActor
 
 
 class _AuditEncoder(DjangoJSONEncoder):
@@ -36,16 +39,17 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
 
 def audit_record(
     *,
-    actor: User | None,
+    actor: User | SystemActor | None,
     verb: str,
     target: models.Model,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     reasons: list[dict[str, Any]] | None = None,
 ) -> AuditEvent:
-    """Append one audit event. Call inside the transaction of the change it records."""
+    """Append one audit event. Call inside the transaction of the change it records. The
+    system (and no one) is recorded as no actor."""
     return AuditEvent.objects.create(
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=actor if isinstance(actor, User) and actor.is_authenticated else None,
         verb=verb,
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,

@@ -13,8 +13,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import tasks
+from accounts import authz, tasks
 from accounts.audit import audit_record, snapshot
+from accounts.authz import Actor
 from accounts.models import (
     AccessToken,
     Membership,
@@ -138,18 +139,19 @@ def organization_create(
     return organization
 
 
-def organization_verify(*, organization: Organization, actor: User) -> Organization:
+def organization_verify(*, organization: Organization, actor: Actor) -> Organization:
     """Mark an organization verified (operators only) and tell its admins, after commit.
 
     Verifying a verified organization changes nothing and sends nothing.
     """
+    authz.require_operator(actor=actor)
     with transaction.atomic():
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
         if organization.verified_at is not None:
             return organization
         before = snapshot(organization, ["verified_at", "verified_by_id"])
         organization.verified_at = timezone.now()
-        organization.verified_by = actor
+        organization.verified_by = authz.person(actor)
         organization.save(update_fields=["verified_at", "verified_by"])
         audit_record(
             actor=actor,
@@ -162,8 +164,11 @@ def organization_verify(*, organization: Organization, actor: User) -> Organizat
     return organization
 
 
-def membership_add(*, organization: Organization, email: str, role: str, actor: User) -> Membership:
-    """Add an existing user to an organization by email."""
+def membership_add(
+    *, organization: Organization, email: str, role: str, actor: Actor
+) -> Membership:
+    """Add an existing user to an organization by email (its admins, or operators)."""
+    authz.require_organization_admin(actor=actor, organization_id=organization.pk)
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
         raise UnknownUser()
@@ -181,11 +186,11 @@ def membership_add(*, organization: Organization, email: str, role: str, actor: 
     return membership
 
 
-def membership_remove(*, membership: Membership, actor: User) -> None:
-    """Remove a member. The organization keeps at least one admin.
+def membership_remove(*, membership: Membership, actor: Actor) -> None:
+    """Remove a member (its admins, or operators). The organization keeps at least one admin.
 
     Locks the organization's admin memberships so that two admins removing each other
-    at once cannot leave it with none.
+    at once cannot leave it with none: the second finds it is no admin any more.
     """
     with transaction.atomic():
         admins = list(
@@ -193,6 +198,8 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
             .filter(organization_id=membership.organization_id, role=MembershipRole.ADMIN)
             .values_list("pk", flat=True)
         )
+        # Checked under the lock: an admin removed a moment ago removes no one.
+        authz.require_organization_admin(actor=actor, organization_id=membership.organization_id)
         if membership.role == MembershipRole.ADMIN and admins == [membership.pk]:
             raise LastAdmin()
         deleted, _ = Membership.objects.filter(pk=membership.pk).delete()

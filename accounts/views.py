@@ -5,13 +5,12 @@ from uuid import UUID
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import authz, selectors, services
 from accounts.models import AccessToken, Membership, Organization, User
 from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
 from accounts.serializers import (
@@ -173,8 +172,7 @@ def _organization_for_admin(request: Request, organization_id: UUID) -> Organiza
     """Members see the organization (so are told 403); everyone else gets 404."""
     user = _user(request)
     organization = selectors.organization_get_for_user(user=user, organization_id=organization_id)
-    if not selectors.organization_is_admin(user=user, organization=organization):
-        raise PermissionDenied("Only the organization's admins may do this.")
+    authz.require_organization_admin(actor=user, organization_id=organization.pk)
     return organization
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
@@ -25,7 +26,6 @@ from allocations.models import (
     UsageRecord,
 )
 from allocations.models.demand import ReviewQueueItem, WaitlistItem
-from allocations.selectors.demand import is_reviewer
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from allocations.services import usage as usage_services
@@ -80,40 +80,33 @@ def _decide(
     queryset: QuerySet[Application],
     approve: bool,
 ) -> None:
+    """Decide each selected application through the service, which refuses anyone but a
+    reviewer of its program who is no member of the applying organization."""
+    if not request.user.has_perm("allocations.change_application"):
+        raise PermissionDenied
     reason = (request.POST.get("reason") or "").strip()
     if not reason:
         admin_view.message_user(request, "Give a reason with the decision.", messages.ERROR)
         return
-    user = request.user
-    assert isinstance(user, User)
     decide = services.application_approve if approve else services.application_reject
-    mine = [
-        a.pk
-        for a in queryset.select_related("program")
-        if is_reviewer(user=user, program=a.program)
-    ]
-    for application in queryset.exclude(pk__in=mine).select_related("program"):
-        admin_view.message_user(
-            request, f"{application}: you do not review {application.program}.", messages.ERROR
-        )
     _for_each(
         admin_view,
         request,
-        queryset.filter(pk__in=mine),
+        queryset.select_related("program"),
         lambda application, **kw: decide(application=application, **kw),
         "application(s) " + ("approved" if approve else "rejected"),
         note=reason,
     )
 
 
-@admin.action(description="Approve the selected applications (reviewers)")
+@admin.action(description="Approve the selected applications (reviewers)", permissions=["change"])
 def approve_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
 ) -> None:
     _decide(admin_view, request, queryset, approve=True)
 
 
-@admin.action(description="Reject the selected applications (reviewers)")
+@admin.action(description="Reject the selected applications (reviewers)", permissions=["change"])
 def reject_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
 ) -> None:
@@ -143,8 +136,9 @@ class ApplicationAdmin(ReadOnlyAdmin):
     actions = [approve_selected, reject_selected]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The changelist must accept actions; the change form itself stays read-only.
-        return obj is None and bool(request.user.is_staff)
+        # The changelist accepts actions from those granted the change of applications; the
+        # change form itself stays read-only.
+        return obj is None and admin.ModelAdmin.has_change_permission(self, request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in Application._meta.fields]
@@ -209,7 +203,10 @@ class WaitlistAdmin(ApplicationAdmin):
         return application.reasons[0]["code"] if application.reasons else ""
 
 
-@admin.action(description="Release the future days of the selected allocations")
+@admin.action(
+    description="Release the future days of the selected allocations",
+    permissions=["change"],
+)
 def release_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
@@ -218,7 +215,10 @@ def release_selected(
                   allocation=allocation, **kw), "allocation(s) released")  # fmt: skip
 
 
-@admin.action(description="Suspend the selected allocations (the scheduler stops their jobs)")
+@admin.action(
+    description="Suspend the selected allocations (the scheduler stops their jobs)",
+    permissions=["change"],
+)
 def suspend_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
@@ -227,7 +227,10 @@ def suspend_selected(
                   allocation=allocation, **kw), "allocation(s) suspended")  # fmt: skip
 
 
-@admin.action(description="Resume the selected allocations")
+@admin.action(
+    description="Resume the selected allocations",
+    permissions=["change"],
+)
 def resume_selected(
     admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
 ) -> None:
@@ -268,8 +271,9 @@ class AllocationAdmin(ReadOnlyAdmin):
     inlines = [BackendCallInline]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Actions need the changelist; the page of one allocation shows its backend calls.
-        return bool(request.user.is_staff)
+        # The actions need the change of allocations; the page of one allocation, read-only,
+        # shows its backend calls to whoever may view it.
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in Allocation._meta.fields]

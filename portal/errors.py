@@ -238,5 +238,13 @@ class NotAllowed(DomainError):
     """The user can see the object but may not do this to it."""
 
     code = "permission_denied"
-    status_code = status.HTTP_403_FORBIDDEN
+    status_code: int = status.HTTP_403_FORBIDDEN
     default_message = "You may not do this."
+
+
+class NotVisible(NotAllowed):
+    """The user may not even see the object: answered as if it did not exist."""
+
+    code = "not_found"
+    status_code: int = status.HTTP_404_NOT_FOUND
+    default_message = "Not found."

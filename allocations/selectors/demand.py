@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import AuditEvent, Membership, MembershipRole, User
+from accounts.models import AuditEvent, Membership, User
 from allocations.models import Allocation, Application, ApplicationStatus, Program
 
 
@@ -42,18 +42,8 @@ def application_get_for_user(*, user: User, application_id: UUID | str) -> Appli
     return application
 
 
-def is_reviewer(*, user: User, program: Program) -> bool:
-    return program.reviewers.filter(pk=user.pk).exists()
-
-
 def is_member(*, user: User, organization_id: UUID) -> bool:
     return Membership.objects.filter(user=user, organization_id=organization_id).exists()
-
-
-def is_organization_admin(*, user: User, organization_id: UUID) -> bool:
-    return Membership.objects.filter(
-        user=user, organization_id=organization_id, role=MembershipRole.ADMIN
-    ).exists()
 
 
 def application_events(*, application: Application) -> QuerySet[AuditEvent]:

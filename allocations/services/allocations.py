@@ -9,8 +9,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import authz
 from accounts.audit import audit_record, snapshot
-from accounts.models import User
+from accounts.authz import Actor
 from allocations import locks, tasks
 from allocations.models import (
     Allocation,
@@ -33,7 +34,7 @@ def _status_on(start: date, today: date) -> str:
     return AllocationStatus.ACTIVE if start <= today else AllocationStatus.SCHEDULED
 
 
-def allocation_grant(*, application: Application, actor: User | None) -> Allocation:
+def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
     """Make or change the allocation of an approved application. Call inside the approving
     transaction (its ledger rows are committed there): a new application makes an
     allocation, a supplement adds GPU-hours, an extension adds GPU-hours and days."""
@@ -84,12 +85,14 @@ def _grants(allocation: Allocation) -> list[Application]:
     return [allocation.application, *changes]
 
 
-def allocation_release(*, allocation: Allocation, actor: User | None) -> Allocation:
+def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
     """Give the allocation's future days back to the ledger (from tomorrow, or all of them
     if it has not started) and lower its grant by as much. Queues the pool's waitlist.
+    Its organization's admins, or operators granted the change of allocations.
 
     Locks: the quota row, the pool-days and site-days of the released days, the allocation.
     """
+    authz.require_releaser(actor=actor, allocation=allocation)
     today = timezone.localdate()
     allocation = Allocation.objects.select_related(
         "pool__site", "pool__accelerator", "program", "application"

@@ -22,7 +22,9 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts import authz
 from accounts.audit import audit_record
+from accounts.authz import SYSTEM, Actor
 from accounts.models import Membership, User
 from allocations import locks, tasks
 from allocations.models import (
@@ -424,7 +426,7 @@ def _decide(application: Application, *, expected: tuple[str, int]) -> Applicati
             Status.APPROVED,
             [reason("auto_approved", "Eligible, within quota and capacity: approved.")],
         )
-        allocation_grant(application=current, actor=None)
+        allocation_grant(application=current, actor=SYSTEM)
         return current
 
 
@@ -500,9 +502,10 @@ def _release_hold(held: Locked, application: Application) -> None:
     )
 
 
-def application_approve(*, application: Application, actor: User, note: str) -> Application:
+def application_approve(*, application: Application, actor: Actor, note: str) -> Application:
     """A reviewer approves an application in review: its held capacity becomes committed,
     so the approval can never fail for capacity. Any other status is refused."""
+    authz.require_decider(actor=actor, application=application)
     application = _load(application.pk) or application
     if application.status != Status.IN_REVIEW:
         raise InvalidTransition(
@@ -534,7 +537,10 @@ def application_approve(*, application: Application, actor: User, note: str) -> 
             take_from="held",
         )
         current = _finish(
-            current, Status.APPROVED, [reason("approved_by_reviewer", note)], actor=actor
+            current,
+            Status.APPROVED,
+            [reason("approved_by_reviewer", note)],
+            actor=authz.person(actor),
         )
         allocation = allocation_grant(application=current, actor=actor)
         if _overcommitted(held):
@@ -552,9 +558,10 @@ def _overcommitted(held: Locked) -> bool:
 
 
 def application_reject(
-    *, application: Application, actor: User | None, note: str, code: str = "rejected_by_reviewer"
+    *, application: Application, actor: Actor, note: str, code: str = "rejected_by_reviewer"
 ) -> Application:
     """A reviewer rejects an application in review or on the waitlist; a hold is released."""
+    authz.require_decider(actor=actor, application=application)
     application = _load(application.pk) or application
     if application.status not in (Status.IN_REVIEW, Status.WAITLISTED):
         raise InvalidTransition(
@@ -570,7 +577,7 @@ def application_reject(
         freed = current.holds_capacity
         if freed:
             _release_hold(held, application)
-        current = _finish(current, Status.REJECTED, [reason(code, note)], actor=actor)
+        current = _finish(current, Status.REJECTED, [reason(code, note)], actor=authz.person(actor))
         if freed:
             tasks.recheck_waitlist.delay_on_commit(str(application.pool_id))
     return current
@@ -617,7 +624,7 @@ def application_expire_holds(*, today: date | None = None) -> int:
         try:
             application_reject(
                 application=application,
-                actor=None,
+                actor=SYSTEM,
                 note="The window started before a decision could be made.",
                 code=code,
             )

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from django.db import models, transaction
 from django.db.models import ProtectedError, Sum
 
+from accounts import authz
 from accounts.audit import audit_record, snapshot
+from accounts.authz import Actor
 from accounts.models import User
 from allocations import locks
 from allocations.models import CapacityEvent, GpuPool, PowerPhase, Program
@@ -25,11 +27,12 @@ def _verb(instance: models.Model, action: str) -> str:
     return f"{instance._meta.model_name}.{action}"
 
 
-def inventory_create(*, model: type[M], values: Mapping[str, Any], actor: User | None) -> M:
+def inventory_create(*, model: type[M], values: Mapping[str, Any], actor: Actor) -> M:
     """Create an inventory row (site, power phase, accelerator, pool, capacity event).
 
-    Validates the row and its constraints first; on error nothing is written.
+    Operators only. Validates the row and its constraints first; on error nothing is written.
     """
+    authz.require_operator(actor=actor)
     instance = model(**values)
     instance.full_clean()
     with transaction.atomic():
@@ -41,8 +44,10 @@ def inventory_create(*, model: type[M], values: Mapping[str, Any], actor: User |
     return instance
 
 
-def inventory_update(*, instance: M, values: Mapping[str, Any], actor: User | None) -> M:
-    """Change fields of an inventory row under its row lock; audited with before and after."""
+def inventory_update(*, instance: M, values: Mapping[str, Any], actor: Actor) -> M:
+    """Change fields of an inventory row under its row lock; audited with before and after.
+    Operators only."""
+    authz.require_operator(actor=actor)
     with transaction.atomic():
         current = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         fields = [name for name, value in values.items() if getattr(current, name) != value]
@@ -64,8 +69,10 @@ def inventory_update(*, instance: M, values: Mapping[str, Any], actor: User | No
     return current
 
 
-def inventory_delete(*, instance: models.Model, actor: User | None) -> None:
-    """Delete an inventory row; a row still referenced (a pool with history) is refused."""
+def inventory_delete(*, instance: models.Model, actor: Actor) -> None:
+    """Delete an inventory row; a row still referenced (a pool with history) is refused.
+    Operators only."""
+    authz.require_operator(actor=actor)
     try:
         with transaction.atomic():
             audit_record(
@@ -117,9 +124,10 @@ def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
 
 
 def program_create(
-    *, values: Mapping[str, Any], reviewers: Iterable[User] = (), actor: User | None
+    *, values: Mapping[str, Any], reviewers: Iterable[User] = (), actor: Actor
 ) -> Program:
-    """Create a program; refused if the shares of all programs would pass 1."""
+    """Create a program; refused if the shares of all programs would pass 1. Operators only."""
+    authz.require_operator(actor=actor)
     with transaction.atomic():
         _check_shares(program=None, nominal_share=Decimal(values.get("nominal_share", 0)))
         program = inventory_create(model=Program, values=values, actor=actor)
@@ -132,9 +140,11 @@ def program_update(
     program: Program,
     values: Mapping[str, Any],
     reviewers: Iterable[User] | None = None,
-    actor: User | None,
+    actor: Actor,
 ) -> Program:
-    """Change a program's rules or reviewers; refused if the shares would pass 1."""
+    """Change a program's rules or reviewers; refused if the shares would pass 1. Operators
+    only."""
+    authz.require_operator(actor=actor)
     with transaction.atomic():
         if "nominal_share" in values:
             _check_shares(program=program, nominal_share=Decimal(values["nominal_share"]))
@@ -144,10 +154,9 @@ def program_update(
     return program
 
 
-def program_set_reviewers(
-    *, program: Program, reviewers: Iterable[User], actor: User | None
-) -> None:
-    """Replace the program's reviewers; audited when they change."""
+def program_set_reviewers(*, program: Program, reviewers: Iterable[User], actor: Actor) -> None:
+    """Replace the program's reviewers; audited when they change. Operators only."""
+    authz.require_operator(actor=actor)
     with transaction.atomic():
         users = list(reviewers)
         wanted = {user.pk for user in users}

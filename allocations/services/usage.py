@@ -23,7 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import authz
 from accounts.audit import audit_record
+from accounts.authz import Actor
 from accounts.models import Membership, User
 from allocations import tasks
 from allocations.backends import account_name
@@ -265,17 +267,19 @@ def backend_call_run(*, call_id: Any) -> BackendCall:
     return call
 
 
-def allocation_suspend(*, allocation: Allocation, actor: User) -> Allocation:
+def allocation_suspend(*, allocation: Allocation, actor: Actor) -> Allocation:
     """An operator suspends an allocation; the backend stops its jobs."""
+    authz.require_operator(actor=actor)
     return _switch(allocation, actor, AllocationStatus.SUSPENDED, BackendCall.Action.SUSPEND)
 
 
-def allocation_resume(*, allocation: Allocation, actor: User) -> Allocation:
+def allocation_resume(*, allocation: Allocation, actor: Actor) -> Allocation:
     """An operator resumes a suspended allocation; the backend lets its jobs run again."""
+    authz.require_operator(actor=actor)
     return _switch(allocation, actor, AllocationStatus.ACTIVE, BackendCall.Action.RESUME)
 
 
-def _switch(allocation: Allocation, actor: User, target: str, action: str) -> Allocation:
+def _switch(allocation: Allocation, actor: Actor, target: str, action: str) -> Allocation:
     source = (
         (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
         if target == AllocationStatus.SUSPENDED

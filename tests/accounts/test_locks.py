@@ -125,7 +125,8 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin():
     # then
     for organization, _, _ in pairs:
         mine = sorted(v for k, v in outcomes.items() if k.startswith(str(organization.pk)))
-        assert mine == ["LastAdmin", "ok"]
+        # the second, once the first committed, is no admin any more: it removes no one
+        assert mine == ["NotVisible", "ok"]
         assert organization.memberships.filter(role=MembershipRole.ADMIN).count() == 1
     assert AuditEvent.objects.filter(verb="membership.remove").count() == ROUNDS
 

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import pytest
 
+from accounts.authz import SYSTEM
 from accounts.models import TokenScope
 from accounts.services import token_create
 from allocations.models import Allocation, CapacityEvent
@@ -118,7 +119,7 @@ def test_capacity_shrunk_under_commitments_shows_overcommitted_and_cancels_nothi
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today + timedelta(days=1), "gpus_in_service": 10},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when
@@ -164,7 +165,7 @@ def test_a_curtailment_under_commitments_shows_overcommitted(
             "online_from": today + timedelta(days=1),
             "online_until": today + timedelta(days=1),
         },
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when

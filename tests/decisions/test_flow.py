@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from accounts.authz import SYSTEM
 from allocations.models import Allocation, PoolDay, ProgramDay, SiteDay
 
 
@@ -67,7 +68,7 @@ def test_over_capacity_request_is_waitlisted_then_approved_when_capacity_grows(
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 200},
-        actor=None,
+        actor=SYSTEM,
     )
     assert services.waitlist_recheck(pool_id=pool.pk) == 1
     decided.refresh_from_db()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from accounts.authz import SYSTEM
 from allocations.models import Allocation, CapacityEvent, PoolDay, ProgramDay, QuotaUsage
 from allocations.services import applications as services
 from allocations.services import inventory
@@ -81,7 +82,7 @@ def test_approval_succeeds_after_capacity_shrank_under_the_hold_and_flags_the_al
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 10},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when
@@ -170,7 +171,7 @@ def test_approval_succeeds_after_a_curtailment_under_the_hold_and_flags_the_allo
             "online_from": day,
             "online_until": day,
         },
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when

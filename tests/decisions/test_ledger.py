@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import pytest
 
+from accounts.authz import SYSTEM
 from allocations.models import (
     Allocation,
     CapacityEvent,
@@ -346,7 +347,7 @@ def test_a_capacity_event_rewrites_the_days_it_touches_and_flags_what_no_longer_
                     "effective_from": today + timedelta(days=offset),
                     "gpus_in_service": gpus,
                 },
-                actor=None,
+                actor=SYSTEM,
             )
 
     # then
@@ -373,13 +374,13 @@ def test_capacity_coming_back_clears_the_at_risk_flag(draft, decide, pool, windo
     event = inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 10},
-        actor=None,
+        actor=SYSTEM,
     )
     allocation.refresh_from_db()
     assert allocation.at_risk
 
     # when
-    inventory.inventory_update(instance=event, values={"gpus_in_service": 100}, actor=None)
+    inventory.inventory_update(instance=event, values={"gpus_in_service": 100}, actor=SYSTEM)
 
     # then
     allocation.refresh_from_db()
@@ -397,7 +398,7 @@ def test_a_rewrite_leaves_past_days_alone(draft, decide, pool, window, today):
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today - timedelta(days=3), "gpus_in_service": 50},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # then
@@ -429,7 +430,7 @@ def test_a_curtailment_rewrites_the_envelope_and_flags_the_allocations_on_those_
                 "online_from": day,
                 "online_until": day,
             },
-            actor=None,
+            actor=SYSTEM,
         )
 
     # then
@@ -441,7 +442,7 @@ def test_a_curtailment_rewrites_the_envelope_and_flags_the_allocations_on_those_
 
     # when: the curtailment is called off
     with django_capture_on_commit_callbacks() as callbacks:
-        inventory.inventory_delete(instance=phase, actor=None)
+        inventory.inventory_delete(instance=phase, actor=SYSTEM)
 
     # then: the envelope is back, the flag cleared, the site's waitlists queued
     assert SiteDay.objects.get(day=day).envelope_wh == 24_000_000

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
+from accounts.authz import SYSTEM
 from accounts.models import AuditEvent
 from allocations.models import (
     Allocation,
@@ -101,7 +102,7 @@ def test_the_waitlist_is_decided_in_submission_order(draft, decide, pool, today)
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 200},
-        actor=None,
+        actor=SYSTEM,
     )
     moved = services.waitlist_recheck(pool_id=pool.pk)
 
@@ -211,7 +212,7 @@ def test_capacity_that_shrinks_flags_allocations_and_cancels_nothing(
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today + timedelta(days=1), "gpus_in_service": 10},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # then

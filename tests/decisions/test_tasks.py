@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.authz import SYSTEM
 from accounts.models import AuditEvent, MembershipRole
 from allocations import tasks
 from allocations.models import Allocation, Application
@@ -216,7 +217,7 @@ def test_the_recheck_task_returns_how_many_left_the_waitlist(
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 200},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when

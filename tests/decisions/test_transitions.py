@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.authz import SYSTEM
 from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
@@ -533,7 +534,7 @@ def test_a_rejection_that_races_a_recheck_into_review_releases_the_hold_it_finds
     inventory.inventory_create(
         model=CapacityEvent,
         values={"pool": pool, "effective_from": today, "gpus_in_service": 200},
-        actor=None,
+        actor=SYSTEM,
     )
     services.waitlist_recheck(pool_id=pool.pk)
     assert Application.objects.get(pk=waiting.pk).status == "in_review"

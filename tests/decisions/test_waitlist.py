@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.authz import SYSTEM
 from accounts.models import AuditEvent
 from allocations import tasks
 from allocations.models import Allocation, Application, CapacityEvent
@@ -35,7 +36,7 @@ def _status(application: Application) -> str:
 
 def _end_maintenance_with(event: CapacityEvent, gpus: int, callbacks_fixture) -> list:
     with callbacks_fixture() as callbacks:
-        inventory.inventory_update(instance=event, values={"gpus_in_service": gpus}, actor=None)
+        inventory.inventory_update(instance=event, values={"gpus_in_service": gpus}, actor=SYSTEM)
     return queued_tasks(callbacks)
 
 
@@ -180,7 +181,7 @@ def test_a_recheck_looks_only_at_its_own_pool(draft, decide, pool, window, today
         inventory.inventory_create(
             model=CapacityEvent,
             values={"pool": target, "effective_from": today, "gpus_in_service": 200},
-            actor=None,
+            actor=SYSTEM,
         )
 
     # when
