@@ -21,7 +21,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts import services
-from accounts.models import AccessToken, AuditEvent, Membership, Organization, User
+from accounts.models import (
+    AccessToken,
+    AuditEvent,
+    Membership,
+    OidcIdentity,
+    Organization,
+    User,
+)
 from portal.errors import DomainError
 
 
@@ -96,6 +103,22 @@ class MembershipInline(admin.TabularInline[Membership, Any]):
         return False
 
 
+class OidcIdentityInline(admin.TabularInline[OidcIdentity, Any]):
+    """The provider's subject that signs the user in (accounts/oidc.py), shown, not edited."""
+
+    model = OidcIdentity
+    extra = 0
+    can_delete = False
+    fields = ("subject", "linked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = PortalUserChangeForm
@@ -124,7 +147,7 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, OidcIdentityInline)
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         # A user being added has no memberships yet.

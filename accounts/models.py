@@ -58,6 +58,24 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+class OidcIdentity(models.Model):
+    """The subject (`sub`) at the OpenID Connect provider that signs a user in. Once stored,
+    sign-in finds the user by it alone; a user has at most one."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(
+        "accounts.User", on_delete=models.CASCADE, related_name="oidc_identity"
+    )
+    subject = models.CharField(max_length=255, unique=True)
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "OpenID Connect identity"
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.user_id}"
+
+
 class OrganizationKind(models.TextChoices):
     UNIVERSITY = "university", "University"
     RESEARCH_INSTITUTE = "research_institute", "Research institute"
