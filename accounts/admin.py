@@ -127,11 +127,11 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "date_joined",
                     "last_login")  # fmt: skip
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
-    search_fields = ("email", "full_name")
+    search_fields = ("email", "full_name", "scheduler_username")
     readonly_fields = ("last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Person", {"fields": ("full_name",)}),
+        ("Person", {"fields": ("full_name", "scheduler_username")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

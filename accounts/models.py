@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.contenttypes.models import ContentType
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -44,6 +45,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Operators run the site: admin, inventory, verification."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    scheduler_username = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[
+            RegexValidator(
+                r"^[a-z_][a-z0-9_.-]{0,31}$",
+                "A Unix user name: lowercase letters, digits, `_`, `.` and `-`.",
+            )
+        ],
+        help_text=(
+            "The person's user name on the cluster, set by operators. With it, they become a "
+            "user of their organizations' scheduler accounts."
+        ),
+    )
 
     objects = UserManager()
 
@@ -53,6 +69,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scheduler_username"],
+                condition=~Q(scheduler_username=""),
+                name="user_unique_scheduler_username",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -182,6 +182,15 @@ def pull_usage() -> dict[str, int]:
     return usage_pull(since=timezone.now() - timedelta(days=2))
 
 
+@shared_task
+def check_scheduler() -> int:
+    """Compare the scheduler with the portal's intent without changing it; the drift found is
+    kept for /metrics. Answers the number of drifted accounts."""
+    from allocations.services.scheduler import scheduler_reconcile
+
+    return len(scheduler_reconcile(apply=False).drifted_accounts)
+
+
 @shared_task(autoretry_for=(SMTPException, ConnectionError), retry_backoff=True, max_retries=8)
 def notify_allocation_expiring(allocation_id: str) -> int:
     """Tell the organization's members that an allocation ends within seven days."""

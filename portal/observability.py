@@ -105,6 +105,29 @@ class PortalCollector(Collector):
             power.add_metric([site_day.site.name, "committed"], float(site_day.committed_wh) / 24e6)
         yield power
 
+        yield from _scheduler_drift()
+
+
+def _scheduler_drift() -> Iterator[GaugeMetricFamily]:
+    """The newest comparison of the scheduler with the portal (none with the recording
+    backend, which holds no cluster)."""
+    from allocations.models import SchedulerCheck
+
+    check = SchedulerCheck.objects.order_by("-checked_at").first()
+    if check is None:
+        return
+    drift = GaugeMetricFamily(
+        "portal_scheduler_drifted_accounts",
+        "Scheduler accounts whose limits, users or state differ from the portal's",
+    )
+    drift.add_metric([], check.drifted_accounts)
+    yield drift
+    checked = GaugeMetricFamily(
+        "portal_scheduler_checked_timestamp_seconds", "When the scheduler was last compared"
+    )
+    checked.add_metric([], check.checked_at.timestamp())
+    yield checked
+
 
 def _queue_length() -> float:
     from portal.celery import app

@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "allocations.tasks.pull_usage",
         "schedule": timedelta(minutes=15),
     },
+    # Limits or users changed by hand on the cluster: found and shown on /metrics (drift is
+    # mended by an operator with `manage.py scheduler_reconcile --apply`).
+    "check-scheduler": {
+        "task": "allocations.tasks.check_scheduler",
+        "schedule": timedelta(minutes=15),
+    },
     # Holds and waitlist places end when the window starts without a decision.
     "expire-holds": {
         "task": "allocations.tasks.expire_holds",
@@ -303,6 +309,9 @@ PORTAL_SCHEDULER_BACKEND = env.str(
 )
 PORTAL_SLURM_CLUSTER = env.str("PORTAL_SLURM_CLUSTER", default="narvik")
 PORTAL_SLURM_SOURCE = env.str("PORTAL_SLURM_SOURCE", default="slurm-narvik")
+# How long a QOS write waits for slurmctld to register the gres/gpu TRES (it does so when it
+# starts) before the call fails and is retried with backoff.
+PORTAL_SLURM_TRES_WAIT_SECONDS = env.int("PORTAL_SLURM_TRES_WAIT_SECONDS", default=30)
 # Usage may lie this many hours outside its allocation's window (jobs that straddle it).
 PORTAL_USAGE_GRACE_HOURS = env.int("PORTAL_USAGE_GRACE_HOURS", default=24)
 

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 
-from allocations.backends import AccountSpec, ReportedUsage
+from allocations.backends import AccountSpec, ClusterAccount, ReportedUsage
 from allocations.backends.slurm import SlurmCommands
 
 
 class RecordingBackend:
-    """Answers every call with the Slurm commands it stands for, without running them, so
-    operators see in the admin exactly what a real scheduler would be told."""
+    """Answers every call with the Slurm commands that would set the account up from
+    nothing, without running them, so operators see in the admin exactly what a real
+    scheduler would be told. It holds no cluster, so there is nothing to reconcile."""
 
     name = "recording"
 
     def __init__(self) -> None:
         self.commands = SlurmCommands()
 
-    def create_account(self, spec: AccountSpec) -> list[str]:
-        return self.commands.create_account(spec)
+    def apply(self, spec: AccountSpec) -> list[str]:
+        plan = self.commands.plan(spec, ClusterAccount(spec.account))
+        return [shlex.join(command) for command in plan]
 
-    def set_limit(self, spec: AccountSpec) -> list[str]:
-        return self.commands.set_limit(spec)
-
-    def suspend(self, spec: AccountSpec) -> list[str]:
-        return self.commands.suspend(spec)
-
-    def resume(self, spec: AccountSpec) -> list[str]:
-        return self.commands.resume(spec)
+    def accounts(self) -> None:
+        return None
 
     def fetch_usage(self, since: datetime) -> list[ReportedUsage]:
         return []

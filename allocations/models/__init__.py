@@ -18,7 +18,7 @@ from allocations.models.inventory import (
     Site,
 )
 from allocations.models.ledger import PoolDay, ProgramDay, QuotaUsage, SiteDay
-from allocations.models.usage import BackendCall, UsageRecord
+from allocations.models.usage import BackendCall, SchedulerCheck, UsageRecord
 
 __all__ = [
     "AcceleratorModel",
@@ -36,6 +36,7 @@ __all__ = [
     "ProgramDay",
     "QuotaUsage",
     "RiskCategory",
+    "SchedulerCheck",
     "Site",
     "SiteDay",
     "UsageRecord",

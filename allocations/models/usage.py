@@ -73,3 +73,20 @@ class BackendCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backend}.{self.action} {self.allocation_id} ({self.outcome})"
+
+
+class SchedulerCheck(models.Model):
+    """One comparison of what the portal intends with what the scheduler holds."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    checked_at = models.DateTimeField()
+    backend = models.CharField(max_length=32)
+    drifted_accounts = models.PositiveIntegerField(default=0)
+    drift = models.JSONField(default=list, blank=True, help_text="What differed, per account.")
+    mended = models.BooleanField(default=False, help_text="Whether the drift was mended.")
+
+    class Meta:
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M}: {self.drifted_accounts} accounts drifted"

@@ -149,6 +149,14 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
             before=before,
             after={**snapshot(current, TRACKED), "freed_gpu_hours": freed},
         )
+        # The scheduler's limit falls with the grant; a release before the first day stops
+        # the account's GPU jobs altogether.
+        backend_request(
+            allocation=current,
+            action=BackendCall.Action.SUSPEND
+            if current.status == AllocationStatus.RELEASED
+            else BackendCall.Action.SET_LIMIT,
+        )
         tasks.recheck_waitlist.delay_on_commit(str(pool.pk))
     return current
 
@@ -217,6 +225,8 @@ def _move(allocation_id: Any, source: str, target: str) -> int:
             before={"status": source},
             after={"status": target},
         )
+        # Its first day: GPU jobs may start on the scheduler from now on.
+        backend_request(allocation=allocation, action=BackendCall.Action.RESUME)
     return 1
 
 
@@ -246,4 +256,6 @@ def _expire(allocation_id: Any) -> int:
             before=before,
             after={"status": current.status},
         )
+        # Past its last day no new GPU job may start on the scheduler.
+        backend_request(allocation=current, action=BackendCall.Action.SUSPEND)
     return 1

@@ -209,7 +209,9 @@ def _enforce(allocation: Allocation) -> None:
 
 
 def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
-    """Record a call to the scheduler and carry it out after commit, with retries."""
+    """Record a call to the scheduler and carry it out after commit, with retries. The
+    action says why it was asked; whichever it is, the call brings the account to the
+    allocation's state when it runs (see `scheduler_spec`)."""
     from allocations.backends import get_backend
 
     call = BackendCall.objects.create(
@@ -227,24 +229,20 @@ def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
 
 def backend_call_run(*, call_id: Any) -> BackendCall:
     """Carry out a recorded backend call. Raises BackendError for the task to retry; a call
-    already done is not repeated."""
-    from allocations.backends import AccountSpec, BackendError, get_backend
+    already done is not repeated. The limit sent is the grant, not what remains of it: the
+    scheduler's NoDecay QOS counts the usage itself."""
+    from allocations.backends import BackendError, get_backend
+    from allocations.services.scheduler import scheduler_spec
 
     call = BackendCall.objects.select_related("allocation__organization").get(pk=call_id)
     if call.outcome == BackendCall.Outcome.DONE:
         return call
     allocation = call.allocation
-    spec = AccountSpec(
-        account=call.arguments["account"],
-        organization=allocation.organization.name,
-        gpu_minutes=max(allocation.granted_gpu_hours * 60 - allocation.used_gpu_seconds // 60, 0)
-        if call.action != BackendCall.Action.SUSPEND
-        else 0,
-    )
+    spec = scheduler_spec(allocation=allocation)
     backend = get_backend()
     BackendCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
     try:
-        commands = getattr(backend, call.action)(spec)
+        commands = backend.apply(spec)
     except BackendError as error:
         BackendCall.objects.filter(pk=call.pk).update(
             outcome=BackendCall.Outcome.FAILED, detail=str(error)[:2000]

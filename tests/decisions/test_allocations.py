@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.models import AuditEvent
-from allocations.models import Allocation, PoolDay, QuotaUsage
+from allocations.models import Allocation, BackendCall, PoolDay, QuotaUsage
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from portal.errors import InvalidTransition
@@ -117,7 +117,11 @@ def test_releasing_before_the_start_gives_every_day_back(
     assert released.released_from == today + timedelta(days=1)
     assert released.end_date == today + timedelta(days=10)
     assert totals() == {"pool": (0, 0), "program": (0, 0), "site_wh": (0, 0), "quota": 0}
-    assert queued_tasks(callbacks) == [("recheck_waitlist", (str(granted.pool_id),))]
+    stop = BackendCall.objects.get(allocation=granted, action="suspend")
+    assert queued_tasks(callbacks) == [
+        ("run_backend_call", (str(stop.pk),)),  # released before its first day: jobs stop
+        ("recheck_waitlist", (str(granted.pool_id),)),
+    ]
     event = AuditEvent.objects.get(target_id=granted.pk, verb="allocation.release")
     assert event.actor == founder
     assert event.after["freed_gpu_hours"] == 1_000

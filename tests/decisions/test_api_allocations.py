@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from allocations.models import Allocation
+from allocations.models import Allocation, BackendCall
 from allocations.services import allocations as allocation_services
 from tests.decisions.bodies import (
     NOT_AN_ADMIN,
@@ -171,7 +171,11 @@ def test_an_org_admin_releases_an_allocation_and_the_waitlist_is_queued(
         str(today + timedelta(days=1)),
     )
     assert totals()["pool"] == (0, 0)
-    assert queued_tasks(callbacks) == [("recheck_waitlist", (str(granted.pool_id),))]
+    stop = BackendCall.objects.get(allocation=granted, action="suspend")
+    assert queued_tasks(callbacks) == [
+        ("run_backend_call", (str(stop.pk),)),  # released before its first day: jobs stop
+        ("recheck_waitlist", (str(granted.pool_id),)),
+    ]
 
 
 def test_a_member_who_is_no_admin_may_not_release(
