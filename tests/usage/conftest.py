@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -20,6 +21,7 @@ from tests.decisions.conftest import (  # noqa: F401 - the site, program and hel
     today,
 )
 from tests.factories import OperatorFactory
+from tests.usage.fake_slurm import FakeSlurm, SimulatedSlurm
 
 
 @pytest.fixture
@@ -61,3 +63,12 @@ def record(allocation: Allocation):
         }
 
     return make
+
+
+@pytest.fixture
+def fake_slurm(settings: Any) -> FakeSlurm:
+    """The Slurm backend chosen, running against a fake sacctmgr of this test's own."""
+    settings.PORTAL_SCHEDULER_BACKEND = "tests.usage.fake_slurm.SimulatedSlurm"
+    settings.PORTAL_SLURM_CLUSTER = "narvik"
+    SimulatedSlurm.fake = FakeSlurm()
+    return SimulatedSlurm.fake

@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from allocations.backends.slurm import SlurmBackend
+
 Command = list[str]
 
 
@@ -165,3 +167,13 @@ class FakeSlurm:
         if not gone:
             return _answer(command, 1, out=" Nothing deleted\n")
         return _answer(command, out=" Deleting user associations...\n")
+
+
+class SimulatedSlurm(SlurmBackend):
+    """The Slurm backend against the fake sacctmgr of the running test (`fake_slurm`)."""
+
+    fake = FakeSlurm()
+
+    def __init__(self) -> None:
+        super().__init__(runner=SimulatedSlurm.fake)
+        self.sleep = lambda seconds: None

@@ -25,24 +25,6 @@ def _backend(fake: FakeSlurm, settings, *, cluster: str = "narvik") -> SlurmBack
     return backend
 
 
-class SimulatedSlurm(SlurmBackend):
-    """The Slurm backend against the fake sacctmgr of the running test."""
-
-    fake = FakeSlurm()
-
-    def __init__(self) -> None:
-        super().__init__(runner=SimulatedSlurm.fake)
-        self.sleep = lambda seconds: None
-
-
-@pytest.fixture
-def fake_slurm(settings) -> FakeSlurm:
-    settings.PORTAL_SCHEDULER_BACKEND = "tests.usage.test_backends.SimulatedSlurm"
-    settings.PORTAL_SLURM_CLUSTER = "narvik"
-    SimulatedSlurm.fake = FakeSlurm()
-    return SimulatedSlurm.fake
-
-
 def test_a_new_account_is_a_nodecay_qos_limited_to_the_grant_with_its_users(settings):
     # given
     fake = FakeSlurm()

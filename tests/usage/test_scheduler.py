@@ -15,7 +15,6 @@ from allocations.models import Allocation, BackendCall, SchedulerCheck
 from allocations.services.scheduler import scheduler_spec
 from allocations.services.usage import backend_call_run
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
-from tests.usage.test_backends import fake_slurm  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
