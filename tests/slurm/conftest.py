@@ -1,0 +1,107 @@
+"""The one-node Slurm cluster of the integration tests: installed with apt-get where it is
+missing, started once for the session, stopped by pid at the end.
+
+Where Slurm cannot be installed or started (no root, no apt-get, no MariaDB) the tests skip
+with the reason; under CI (CI=true) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import _missing
+from tests.decisions.conftest import (  # noqa: F401 - the site, program and people
+    fast_lane,
+    founder,
+    pool,
+    reviewer,
+    startup,
+    today,
+)
+from tests.slurm.cluster import Cluster, ClusterUnavailable, ensure_installed
+
+
+def _mariadb_answers() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", 3306)) == 0
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Cluster]:
+    if os.geteuid() != 0:
+        _missing("the Slurm integration tests run slurmd and jobs as other users: they need root")
+    if not _mariadb_answers():
+        _missing("the Slurm integration tests need MariaDB on 127.0.0.1:3306 for slurmdbd")
+    try:
+        ensure_installed()
+    except ClusterUnavailable as error:
+        _missing(f"Slurm cannot be installed here: {error}")
+    root = Path(tempfile.mkdtemp(prefix="portal-slurm-"))
+    os.chmod(root, 0o755)  # the jobs' users read slurm.conf
+    cluster = Cluster(root)
+    previous = os.environ.get("SLURM_CONF")
+    try:
+        cluster.start()
+    except (ClusterUnavailable, subprocess.SubprocessError, OSError) as error:
+        cluster.stop()
+        _missing(f"the Slurm cluster did not start: {error}")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+
+
+@pytest.fixture
+def unix_user(slurm_cluster: Cluster) -> Iterator[Callable[[], str]]:
+    """Makes Unix users for the test's members (removed afterwards)."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"papu{secrets.token_hex(4)}"
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/bin/sh", name],
+            check=True,
+            capture_output=True,
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        slurm_cluster.run("scancel", "--user", name, check=False)
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture
+def slurm_backend(settings: Any, slurm_cluster: Cluster) -> Cluster:
+    settings.PORTAL_SCHEDULER_BACKEND = "allocations.backends.slurm.SlurmBackend"
+    settings.PORTAL_SLURM_CLUSTER = slurm_cluster.name
+    settings.PORTAL_SLURM_SOURCE = f"slurm-{slurm_cluster.name}"
+    return slurm_cluster
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks run in this process as they are queued, as a worker would run them."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False
