@@ -34,8 +34,21 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+SCHEDULER_SOURCE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+validate_scheduler_source = RegexValidator(
+    SCHEDULER_SOURCE_PATTERN,
+    "A source is lowercase letters, digits, dots, dashes and underscores, e.g. `slurm-narvik`.",
+    code="invalid_source",
+)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person. `is_staff` makes an operator: the admin, inventory, verification."""
+    """A person, or a scheduler service account.
+
+    `is_staff` makes an operator: the admin, inventory, verification. A user with a
+    `scheduler_source` is the service account of one cluster: no password, no membership,
+    never staff; the only kind of user that holds `usage:write` tokens.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(unique=True)
@@ -60,6 +73,15 @@ class User(AbstractBaseUser, PermissionsMixin):
             "user of their organizations' scheduler accounts."
         ),
     )
+    scheduler_source = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        validators=[validate_scheduler_source],
+        help_text="Set on a scheduler service account: the one usage source it reports for.",
+    )
 
     objects = UserManager()
 
@@ -75,10 +97,36 @@ class User(AbstractBaseUser, PermissionsMixin):
                 condition=~Q(scheduler_username=""),
                 name="user_unique_scheduler_username",
             ),
+            models.CheckConstraint(
+                condition=Q(scheduler_source__isnull=True) | Q(is_staff=False, is_superuser=False),
+                name="scheduler_account_not_staff",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def is_scheduler(self) -> bool:
+        return self.scheduler_source is not None
+
+
+class SchedulerAccountManager(UserManager):
+    use_in_migrations = False
+
+    def get_queryset(self) -> models.QuerySet[User]:
+        return super().get_queryset().filter(scheduler_source__isnull=False)
+
+
+class SchedulerAccount(User):
+    """The scheduler service accounts, for the admin: one per usage source (cluster)."""
+
+    objects = SchedulerAccountManager()  # type: ignore[misc]
+
+    class Meta:
+        proxy = True
+        ordering = ["scheduler_source"]
+        verbose_name = "scheduler service account"
 
 
 class OidcIdentity(models.Model):
@@ -174,7 +222,7 @@ class Membership(models.Model):
 
 class TokenScope(models.TextChoices):
     FULL = "full", "Full access as the user"
-    USAGE_WRITE = "usage:write", "Post usage records and read allocation limits"
+    USAGE_WRITE = "usage:write", "Post usage records and read allocation limits (schedulers)"
 
 
 class AccessToken(models.Model):

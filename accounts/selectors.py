@@ -63,3 +63,15 @@ def token_get_for_user(*, user: User, token_id: UUID | str) -> AccessToken:
 
 def user_with_memberships(*, user: User) -> User:
     return User.objects.prefetch_related("memberships__organization").get(pk=user.pk)
+
+
+def scheduler_account_list() -> QuerySet[User]:
+    """The scheduler service accounts (operators only: the caller checks)."""
+    return User.objects.filter(scheduler_source__isnull=False).order_by("scheduler_source", "id")
+
+
+def scheduler_account_get(*, account_id: UUID | str) -> User:
+    account = scheduler_account_list().filter(pk=account_id).first()
+    if account is None:
+        raise Http404
+    return account

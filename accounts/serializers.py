@@ -15,6 +15,7 @@ from accounts.models import (
     OrganizationKind,
     TokenScope,
     User,
+    validate_scheduler_source,
 )
 from accounts.validators import validate_norwegian_organization_number
 from portal.serializers import PortalCountryField, StrictSerializer
@@ -29,9 +30,17 @@ def _expiry_field() -> serializers.IntegerField:
     )
 
 
+_SCOPE_HELP = (
+    "`full` for people. `usage:write` is refused here (`scope_not_allowed`): only scheduler "
+    "service accounts hold it, and an operator issues their tokens."
+)
+
+
 class TokenCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices, default=TokenScope.FULL, help_text=_SCOPE_HELP
+    )
     expires_in_days = _expiry_field()
 
 
@@ -41,7 +50,34 @@ class TokenObtainInputSerializer(StrictSerializer):
         trim_whitespace=False, max_length=1024, style={"input_type": "password"}
     )
     name = serializers.CharField(max_length=100, default="api")
-    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.FULL)
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices, default=TokenScope.FULL, help_text=_SCOPE_HELP
+    )
+    expires_in_days = _expiry_field()
+
+
+class SchedulerAccountSerializer(serializers.ModelSerializer):
+    # DRF pops declared fields from the class, so this does not shadow Field.source.
+    source = serializers.CharField(source="scheduler_source", read_only=True)  # type: ignore[assignment]
+    name = serializers.CharField(source="full_name", read_only=True)
+    created_at = serializers.DateTimeField(source="date_joined", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "source", "name", "email", "is_active", "created_at"]
+
+
+class SchedulerAccountCreateInputSerializer(StrictSerializer):
+    source = serializers.CharField(  # type: ignore[assignment]
+        max_length=64,
+        validators=[validate_scheduler_source],
+        help_text="The usage source (one cluster) the account reports for, e.g. `slurm-narvik`.",
+    )
+    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class SchedulerTokenIssueInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100, default="scheduler")
     expires_in_days = _expiry_field()
 
 

@@ -24,7 +24,14 @@ from accounts.models import (
     TokenScope,
     User,
 )
-from portal.errors import AlreadyMember, InvalidCredentials, LastAdmin, UnknownUser
+from portal.errors import (
+    AlreadyMember,
+    InvalidCredentials,
+    LastAdmin,
+    ScopeNotAllowed,
+    SourceTaken,
+    UnknownUser,
+)
 
 TOKEN_PREFIX = "pap_"
 
@@ -40,10 +47,29 @@ class IssuedToken:
     secret: str
 
 
+def _check_scope(user: User, scope: str) -> None:
+    """`usage:write` is the scope of scheduler service accounts, and the only one they hold."""
+    if user.is_scheduler and scope != TokenScope.USAGE_WRITE:
+        raise ScopeNotAllowed("A scheduler service account holds `usage:write` tokens only.")
+    if not user.is_scheduler and scope == TokenScope.USAGE_WRITE:
+        raise ScopeNotAllowed()
+
+
 def token_create(
-    *, user: User, name: str, scope: str = TokenScope.FULL, expires_in_days: int | None = None
+    *,
+    user: User,
+    name: str,
+    scope: str = TokenScope.FULL,
+    expires_in_days: int | None = None,
+    actor: Actor | None = None,
 ) -> IssuedToken:
-    """Issue a personal access token. The secret is returned once and never stored."""
+    """Issue an access token. The secret is returned once and never stored.
+
+    People hold `full` tokens; scheduler service accounts hold `usage:write` tokens, issued
+    by an operator (`actor`, recorded in the audit trail). Any other pairing raises
+    `ScopeNotAllowed` and writes nothing.
+    """
+    _check_scope(user, scope)
     days = expires_in_days or settings.PORTAL_TOKEN_DEFAULT_DAYS
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
@@ -58,7 +84,7 @@ def token_create(
             expires_at=now + timedelta(days=days),
         )
         audit_record(
-            actor=user,
+            actor=actor or user,
             verb="token.create",
             target=token,
             after=snapshot(token, ["name", "scope", "prefix", "expires_at"]),
@@ -78,8 +104,11 @@ def token_obtain(
     """Exchange an email and password for a new token; wrong credentials write nothing.
 
     The email matches in any case, as in `membership_add`: users added in the admin keep
-    the case they were typed in, while the authentication backend compares exactly.
+    the case they were typed in, while the authentication backend compares exactly. Only
+    people have passwords, so a `usage:write` scope is refused before anything is checked.
     """
+    if scope == TokenScope.USAGE_WRITE:
+        raise ScopeNotAllowed()
     stored = (
         User.objects.filter(email__iexact=email, is_active=True)
         .values_list("email", flat=True)
@@ -90,6 +119,49 @@ def token_obtain(
         raise InvalidCredentials()
     assert isinstance(user, User)
     return token_create(user=user, name=name, scope=scope, expires_in_days=expires_in_days)
+
+
+def scheduler_account_create(*, source: str, actor: Actor, name: str = "") -> User:
+    """Create the scheduler service account of one usage source (a cluster). Operators only.
+
+    The account has no usable password, no membership and is never staff: it only holds the
+    `usage:write` tokens an operator issues it (`scheduler_token_issue`). One account per
+    source (`SourceTaken` otherwise). The caller validated the source's form.
+    """
+    authz.require_operator(actor=actor)
+    try:
+        with transaction.atomic():
+            account = User(
+                email=f"{source}@scheduler.invalid",
+                full_name=name or f"Scheduler {source}",
+                scheduler_source=source,
+            )
+            account.set_unusable_password()
+            account.save()
+            audit_record(
+                actor=actor,
+                verb="scheduler_account.create",
+                target=account,
+                after={"scheduler_source": source, "email": account.email},
+            )
+    except IntegrityError as error:
+        raise SourceTaken() from error
+    return account
+
+
+def scheduler_token_issue(
+    *, account: User, actor: Actor, name: str, expires_in_days: int | None = None
+) -> IssuedToken:
+    """An operator issues a `usage:write` token to a scheduler service account; the secret
+    is returned once. A person's account raises `ScopeNotAllowed`."""
+    authz.require_operator(actor=actor)
+    return token_create(
+        user=account,
+        name=name,
+        scope=TokenScope.USAGE_WRITE,
+        expires_in_days=expires_in_days,
+        actor=actor,
+    )
 
 
 def token_revoke(*, token: AccessToken, actor: User) -> AccessToken:
@@ -169,7 +241,9 @@ def membership_add(
 ) -> Membership:
     """Add an existing user to an organization by email (its admins, or operators)."""
     authz.require_organization_admin(actor=actor, organization_id=organization.pk)
-    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    user = User.objects.filter(
+        email__iexact=email, is_active=True, scheduler_source__isnull=True
+    ).first()
     if user is None:
         raise UnknownUser()
     try:

@@ -28,4 +28,14 @@ urlpatterns = [
         views.OrganizationMemberView.as_view(),
         name="organization-member",
     ),
+    path(
+        "scheduler-accounts/",
+        views.SchedulerAccountListView.as_view(),
+        name="scheduler-account-list",
+    ),
+    path(
+        "scheduler-accounts/<uuid:account_id>/tokens/",
+        views.SchedulerAccountTokenView.as_view(),
+        name="scheduler-account-tokens",
+    ),
 ]

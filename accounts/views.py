@@ -19,6 +19,9 @@ from accounts.serializers import (
     MeSerializer,
     OrganizationCreateInputSerializer,
     OrganizationSerializer,
+    SchedulerAccountCreateInputSerializer,
+    SchedulerAccountSerializer,
+    SchedulerTokenIssueInputSerializer,
     TokenCreateInputSerializer,
     TokenIssuedSerializer,
     TokenObtainInputSerializer,
@@ -221,3 +224,58 @@ class OrganizationMemberView(APIView):
         membership = selectors.membership_get(organization=organization, user_id=user_id)
         services.membership_remove(membership=membership, actor=_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SchedulerAccountListView(generics.GenericAPIView[User]):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+    serializer_class = SchedulerAccountSerializer
+
+    def get_queryset(self) -> QuerySet[User]:
+        return selectors.scheduler_account_list()
+
+    @extend_schema(
+        tags=["scheduler accounts"],
+        summary="The scheduler service accounts (operators)",
+        responses=SchedulerAccountSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(SchedulerAccountSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["scheduler accounts"],
+        summary="Create the service account of one usage source (operators)",
+        description=(
+            "One account per source (one cluster). It has no password and no membership; "
+            "it posts usage for its source only, with a token issued by "
+            "`POST scheduler-accounts/{id}/tokens/`."
+        ),
+        request=SchedulerAccountCreateInputSerializer,
+        responses={201: SchedulerAccountSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SchedulerAccountCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = services.scheduler_account_create(
+            actor=_user(request), **serializer.validated_data
+        )
+        return Response(SchedulerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class SchedulerAccountTokenView(APIView):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+
+    @extend_schema(
+        tags=["scheduler accounts"],
+        summary="Issue a `usage:write` token to a scheduler account (operators; shown once)",
+        request=SchedulerTokenIssueInputSerializer,
+        responses={201: TokenIssuedSerializer},
+    )
+    def post(self, request: Request, account_id: UUID) -> Response:
+        account = selectors.scheduler_account_get(account_id=account_id)
+        serializer = SchedulerTokenIssueInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = services.scheduler_token_issue(
+            account=account, actor=_user(request), **serializer.validated_data
+        )
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)

@@ -65,6 +65,34 @@ class UnknownUser(DomainError):
     default_message = "No active user has this email."
 
 
+class ScopeNotAllowed(DomainError):
+    """`usage:write` tokens belong to scheduler service accounts, and they hold no other."""
+
+    code = "scope_not_allowed"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = (
+        "Only scheduler service accounts hold `usage:write` tokens; an operator issues them."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        message = message or self.default_message
+        super().__init__(
+            message, extra={"fields": {"scope": [{"code": self.code, "message": message}]}}
+        )
+
+
+class SourceTaken(DomainError):
+    code = "source_taken"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "A scheduler service account reports for this source already."
+
+    def __init__(self, message: str | None = None) -> None:
+        message = message or self.default_message
+        super().__init__(
+            message, extra={"fields": {"source": [{"code": self.code, "message": message}]}}
+        )
+
+
 class SharesExceeded(DomainError):
     code = "shares_exceeded"
     status_code = status.HTTP_400_BAD_REQUEST

@@ -137,5 +137,14 @@ def member(organization: Organization) -> User:
 
 
 @pytest.fixture
+def scheduler_account(db: None) -> User:
+    """A scheduler service account of a test cluster: it holds `usage:write` tokens only."""
+    from accounts.authz import SYSTEM
+    from accounts.services import scheduler_account_create
+
+    return scheduler_account_create(source="slurm-test", actor=SYSTEM)
+
+
+@pytest.fixture
 def outsider(db: None) -> User:
     return UserFactory(email="someone@elsewhere.example")

@@ -55,9 +55,10 @@ def application_events(*, application: Application) -> QuerySet[AuditEvent]:
 
 
 def allocation_list_for_user(*, user: User) -> QuerySet[Allocation]:
-    """Operators see all; members their organizations'."""
+    """Operators see all; members their organizations'. A scheduler service account reads
+    every allocation's limits: it runs every organization's jobs."""
     allocations = Allocation.objects.select_related("pool__site", "pool__accelerator")
-    if not user.is_staff:
+    if not (user.is_staff or user.is_scheduler):
         allocations = allocations.filter(organization_id__in=_member_organizations(user))
     return allocations.order_by("-created_at", "id")
 

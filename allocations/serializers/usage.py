@@ -30,13 +30,17 @@ class UsageBatchInputSerializer(StrictSerializer):
 class UsageRejectionSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The record's position in the batch, from 0.")
     code = serializers.CharField(
-        help_text="`unknown_allocation`, `invalid_gpu_seconds`, `absurd_gpu_seconds`, "
-        "`ended_before_started`, `outside_window` or `allocation_not_active`."
+        help_text="`wrong_source`, `unknown_allocation`, `invalid_gpu_seconds`, "
+        "`absurd_gpu_seconds`, `ended_before_started`, `outside_window`, "
+        "`allocation_not_active` or `conflicting_record` (the job was reported before with "
+        "other content; the first report stands)."
     )
     message = serializers.CharField()
 
 
 class UsageBatchResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="New records, added to their allocations.")
-    duplicates = serializers.IntegerField(help_text="Records already counted (same source and id).")
+    duplicates = serializers.IntegerField(
+        help_text="Records already counted (same source and id, same content)."
+    )
     rejected = UsageRejectionSerializer(many=True)

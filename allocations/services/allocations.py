@@ -23,7 +23,7 @@ from allocations.models import (
     QuotaUsage,
 )
 from allocations.services import ledger
-from allocations.services.usage import backend_request
+from allocations.services.usage import backend_request, usage_regrant
 from portal.errors import InvalidTransition
 
 LIVE = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
@@ -65,9 +65,9 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
     allocation.granted_gpu_hours += application.gpu_hours
     if application.kind == ApplicationKind.EXTENSION:
         allocation.end_date = max(allocation.end_date, application.end_date)
-    if allocation.status == AllocationStatus.EXHAUSTED:
-        allocation.status = _status_on(allocation.start_date, today)
-    allocation.save(update_fields=["granted_gpu_hours", "end_date", "status"])
+    # Thresholds and exhaustion are measured against the grant as it is now.
+    action = usage_regrant(allocation=allocation, today=today)
+    allocation.save(update_fields=["granted_gpu_hours", "end_date", "status", "notified_percent"])
     audit_record(
         actor=actor,
         verb=f"allocation.{application.kind}",
@@ -75,7 +75,8 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
         before=before,
         after=snapshot(allocation, TRACKED),
     )
-    backend_request(allocation=allocation, action=BackendCall.Action.SET_LIMIT)
+    if action is not None:
+        backend_request(allocation=allocation, action=action)
     return allocation
 
 

@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,6 @@ from django.utils import timezone
 from accounts import authz
 from accounts.audit import audit_record
 from accounts.authz import Actor
-from accounts.models import Membership, User
 from allocations import tasks
 from allocations.backends import account_name
 from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
@@ -46,36 +45,64 @@ class IngestResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
+# What a record says of its job: a re-post that says the same is a duplicate, one that says
+# something else is a conflict.
+CONTENT = ("allocation_id", "gpu_seconds", "started_at", "ended_at", "energy_kwh")
+
+
 def _reject(result: IngestResult, index: int, code: str, message: str) -> None:
     result.rejected.append({"index": index, "code": code, "message": message})
 
 
-def _visible_allocations(user: User, ids: set[Any]) -> dict[Any, Allocation]:
-    allocations = Allocation.objects.filter(pk__in=ids)
-    if not user.is_staff:
-        member_of = Membership.objects.filter(user=user).values("organization_id")
-        allocations = allocations.filter(organization_id__in=member_of)
-    return {allocation.pk: allocation for allocation in allocations}
+def _content(row: UsageRecord) -> tuple[Any, ...]:
+    values = [getattr(row, name) for name in CONTENT]
+    energy = values[-1]
+    values[-1] = None if energy is None else Decimal(energy).quantize(Decimal("0.001"))
+    return tuple(values)
 
 
-def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResult:
-    """Ingest a batch of well-formed records (the serializer checked their shape).
+def _conflict(result: IngestResult, index: int, row: UsageRecord) -> None:
+    _reject(
+        result,
+        index,
+        "conflicting_record",
+        f"Job {row.source}/{row.external_id} was reported before with other content "
+        "(allocation, GPU-seconds, times or energy); the first report stands.",
+    )
 
-    Each record is accepted, a duplicate, or rejected with its index and a code:
-    `unknown_allocation` (unknown, or not the poster's), `invalid_gpu_seconds`,
-    `absurd_gpu_seconds`, `ended_before_started`, `outside_window`, `allocation_not_active`.
-    Locks: the batch's allocations, in id order. Side effects after commit.
+
+def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestResult:
+    """Ingest a batch of well-formed records (the serializer checked their shape) from the
+    scheduler of one `source` (its service account's, or the backend's for the beat's pull).
+
+    Each record is accepted, a duplicate (its job is stored already with the same content),
+    or rejected with its index and a code: `wrong_source` (not the poster's source),
+    `unknown_allocation`, `invalid_gpu_seconds`, `absurd_gpu_seconds`,
+    `ended_before_started`, `outside_window`, `allocation_not_active`, or
+    `conflicting_record` (its job is stored already with other content: nothing changes).
+    The scheduler runs every organization's jobs, so any allocation may be reported.
+
+    Locks: the batch's allocations, in id order. A job posted by two batches at once is
+    inserted by one; the other's insert waits on the unique (source, external id) index
+    and then compares with what was committed. Side effects after commit.
     """
     result = IngestResult()
     grace = timedelta(hours=settings.PORTAL_USAGE_GRACE_HOURS)
-    allocations = _visible_allocations(user, {record["allocation"] for record in records})
+    allocations = Allocation.objects.in_bulk({record["allocation"] for record in records} - {None})
     candidates: list[tuple[int, UsageRecord]] = []
-    seen: set[tuple[str, str]] = set()
+    first_in_batch: dict[str, UsageRecord] = {}
     for index, record in enumerate(records):
         allocation = allocations.get(record["allocation"])
         started, ended, seconds = record["started_at"], record["ended_at"], record["gpu_seconds"]
-        if allocation is None:
-            _reject(result, index, "unknown_allocation", "No such allocation is yours to report.")
+        if record["source"] != source:
+            _reject(
+                result,
+                index,
+                "wrong_source",
+                f"This scheduler reports for `{source}`, not `{record['source']}`.",
+            )
+        elif allocation is None:
+            _reject(result, index, "unknown_allocation", "No such allocation.")
         elif seconds <= 0:
             _reject(result, index, "invalid_gpu_seconds", "GPU-seconds are positive.")
         elif ended < started:
@@ -99,26 +126,27 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResu
             _reject(
                 result, index, "allocation_not_active", f"The allocation is {allocation.status}."
             )
-        elif (record["source"], record["external_id"]) in seen:
-            result.duplicates += 1
         else:
-            seen.add((record["source"], record["external_id"]))
-            candidates.append(
-                (
-                    index,
-                    UsageRecord(
-                        id=uuid.uuid4(),
-                        source=record["source"],
-                        external_id=record["external_id"],
-                        allocation_id=allocation.pk,
-                        gpu_seconds=seconds,
-                        started_at=started,
-                        ended_at=ended,
-                        energy_kwh=record.get("energy_kwh"),
-                    ),
-                )
+            row = UsageRecord(
+                id=uuid.uuid4(),
+                source=source,
+                external_id=record["external_id"],
+                allocation_id=allocation.pk,
+                gpu_seconds=seconds,
+                started_at=started,
+                ended_at=ended,
+                energy_kwh=record.get("energy_kwh"),
             )
+            earlier = first_in_batch.get(row.external_id)
+            if earlier is None:
+                first_in_batch[row.external_id] = row
+                candidates.append((index, row))
+            elif _content(earlier) == _content(row):
+                result.duplicates += 1
+            else:
+                _conflict(result, index, row)
     if not candidates:
+        result.rejected.sort(key=lambda rejection: rejection["index"])
         return result
     with transaction.atomic():
         locked = {
@@ -134,14 +162,22 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResu
                 "pk", flat=True
             )
         )
+        known = [row.external_id for _, row in candidates if row.pk not in inserted]
+        stored = {
+            row.external_id: row
+            for row in UsageRecord.objects.filter(source=source, external_id__in=known)
+        }
         added: dict[Any, int] = defaultdict(int)
         energy: dict[Any, Decimal] = defaultdict(Decimal)
-        for _, row in candidates:
+        for index, row in candidates:
             if row.pk in inserted:
                 added[row.allocation_id] += row.gpu_seconds
                 energy[row.allocation_id] += _energy_kwh(row, locked[row.allocation_id])
+            elif (first := stored.get(row.external_id)) and _content(first) == _content(row):
+                result.duplicates += 1
+            else:
+                _conflict(result, index, row)
         result.accepted = len(inserted)
-        result.duplicates += len(candidates) - len(inserted)
         for allocation_id, seconds in added.items():
             Allocation.objects.filter(pk=allocation_id).update(
                 used_gpu_seconds=F("used_gpu_seconds") + seconds,
@@ -150,6 +186,7 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], user: User) -> IngestResu
             allocation = locked[allocation_id]
             allocation.used_gpu_seconds += seconds
             _enforce(allocation)
+    result.rejected.sort(key=lambda rejection: rejection["index"])
     return result
 
 
@@ -175,6 +212,7 @@ def _inside_window(
 
 
 def used_percent(allocation: Allocation) -> int:
+    """Used GPU-seconds as a whole percentage of the current grant."""
     granted_seconds = allocation.granted_gpu_hours * 3600
     if granted_seconds == 0:
         return 100
@@ -206,6 +244,34 @@ def _enforce(allocation: Allocation) -> None:
     allocation.save(update_fields=fields)
     for threshold in crossed:
         tasks.notify_usage_threshold.delay_on_commit(str(allocation.pk), threshold)
+
+
+def usage_regrant(*, allocation: Allocation, today: date) -> str | None:
+    """Measure the thresholds against a grant that just grew (a supplement or an extension):
+    the notices not yet passed under the new grant fire again as usage reaches them, and an
+    exhausted allocation with hours left is active again. Sets `notified_percent` and
+    `status` (the caller saves them) and answers the scheduler call to make: `resume` for an
+    allocation exhausted until now (its limit is raised and its held jobs released),
+    `set_limit` for one that runs, or none for one that stays stopped (still exhausted, or
+    suspended by an operator: the resume will send the new limit).
+
+    The allocation is locked by the caller, inside the granting transaction.
+    """
+    percent = used_percent(allocation)
+    passed = max((t for t in THRESHOLDS if t <= percent), default=0)
+    allocation.notified_percent = min(allocation.notified_percent, passed)
+    if allocation.status == AllocationStatus.EXHAUSTED:
+        if percent >= 100:
+            return None
+        allocation.status = (
+            AllocationStatus.ACTIVE
+            if allocation.start_date <= today
+            else AllocationStatus.SCHEDULED
+        )
+        return BackendCall.Action.RESUME
+    if allocation.status == AllocationStatus.SUSPENDED:
+        return None
+    return BackendCall.Action.SET_LIMIT
 
 
 def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
@@ -308,7 +374,9 @@ def _switch(allocation: Allocation, actor: Actor, target: str, action: str) -> A
 
 def usage_pull(*, since: datetime) -> dict[str, int]:
     """The beat's pull: ask the backend for usage since a time and ingest it through the
-    same service as the API, as the site's scheduler account would post it."""
+    same service as the API, under the site scheduler's source (`PORTAL_SLURM_SOURCE`), as
+    that scheduler's service account would post it: records of another source are rejected.
+    """
     from allocations.backends import get_backend
 
     reported = get_backend().fetch_usage(since)
@@ -328,10 +396,9 @@ def usage_pull(*, since: datetime) -> dict[str, int]:
         }
         for item in reported
     ]
-    system = User.objects.filter(is_staff=True, is_active=True).order_by("date_joined").first()
-    if not records or system is None:
+    if not records:
         return {"accepted": 0, "duplicates": 0, "rejected": 0}
-    result = usage_ingest(records=records, user=system)
+    result = usage_ingest(records=records, source=settings.PORTAL_SLURM_SOURCE)
     return {
         "accepted": result.accepted,
         "duplicates": result.duplicates,

@@ -19,28 +19,38 @@ from allocations.serializers.usage import UsageBatchInputSerializer, UsageBatchR
 from allocations.services import usage as services
 
 
-class HasUsageWriteToken(permissions.BasePermission):
-    """Only a token scoped `usage:write` posts usage: the scheduler's, never a person's."""
+class HasSchedulerToken(permissions.BasePermission):
+    """Usage is posted with a `usage:write` token of a scheduler service account, never a
+    person's (tokens people held before are revoked, and refused here all the same)."""
 
-    message = "Usage is posted with a `usage:write` token."
+    message = "Usage is posted with a scheduler service account's `usage:write` token."
     code = "token_scope"
 
     def has_permission(self, request: Request, view: Any) -> bool:
         token = request.auth
-        return isinstance(token, AccessToken) and token.scope == TokenScope.USAGE_WRITE
+        return (
+            isinstance(token, AccessToken)
+            and token.scope == TokenScope.USAGE_WRITE
+            and isinstance(request.user, User)
+            and request.user.is_scheduler
+        )
 
 
 class UsageView(APIView):
-    permission_classes = [*DEFAULT_PERMISSIONS, HasUsageWriteToken]
+    permission_classes = [*DEFAULT_PERMISSIONS, HasSchedulerToken]
     token_scopes = {TokenScope.USAGE_WRITE}
     throttle_scope = "usage"
 
     @extend_schema(
         tags=["usage"],
-        summary="Post a batch of up to 10,000 usage records (a `usage:write` token)",
+        summary="Post a batch of up to 10,000 usage records (a scheduler account's token)",
         description=(
-            "Idempotent by (source, external_id): posting the same batch twice counts it once. "
-            "A malformed batch writes nothing; a well-formed one answers for each record."
+            "Only a scheduler service account's `usage:write` token posts usage, and only for "
+            "its own source: a record of another source is rejected (`wrong_source`). "
+            "Idempotent by (source, external_id): posting the same batch twice counts it once; "
+            "a job re-posted with other content is rejected (`conflicting_record`) and "
+            "changes nothing. A malformed batch writes nothing; a well-formed one answers for "
+            "each record."
         ),
         request=UsageBatchInputSerializer,
         responses=UsageBatchResultSerializer,
@@ -49,8 +59,9 @@ class UsageView(APIView):
         serializer = UsageBatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assert isinstance(request.user, User)
+        assert request.user.scheduler_source is not None
         result = services.usage_ingest(
-            records=serializer.validated_data["records"], user=request.user
+            records=serializer.validated_data["records"], source=request.user.scheduler_source
         )
         return Response(UsageBatchResultSerializer(result).data)
 

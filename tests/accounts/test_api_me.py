@@ -92,9 +92,9 @@ def test_me_asks_anonymous_callers_to_authenticate(api):
     assert response["WWW-Authenticate"] == BEARER_CHALLENGE
 
 
-def test_a_usage_write_token_may_not_read_me(api, member, bearer):
+def test_a_usage_write_token_may_not_read_me(api, member, bearer, scheduler_account):
     # when
-    response = api.get("/api/v1/me/", **bearer(member, scope="usage:write"))
+    response = api.get("/api/v1/me/", **bearer(scheduler_account, scope="usage:write"))
 
     # then
     assert response.status_code == 403

@@ -103,9 +103,9 @@ def test_the_organization_list_asks_anonymous_callers_to_authenticate(api, organ
     assert response.json() == NOT_AUTHENTICATED
 
 
-def test_a_usage_write_token_may_not_list_organizations(api, member, bearer):
+def test_a_usage_write_token_may_not_list_organizations(api, member, bearer, scheduler_account):
     # when
-    response = api.get("/api/v1/organizations/", **bearer(member, scope="usage:write"))
+    response = api.get("/api/v1/organizations/", **bearer(scheduler_account, scope="usage:write"))
 
     # then
     assert response.status_code == 403
@@ -324,9 +324,11 @@ def test_creating_an_organization_anonymously_answers_401(api, counts):
     assert counts() == before
 
 
-def test_a_usage_write_token_may_not_create_organizations(api, outsider, bearer, counts):
+def test_a_usage_write_token_may_not_create_organizations(
+    api, outsider, bearer, counts, scheduler_account
+):
     # given
-    auth = bearer(outsider, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     before = counts()
 
     # when
@@ -368,10 +370,13 @@ def test_another_organization_answers_404_not_403(client_for, member, elsewhere)
     assert response.json() == NOT_FOUND
 
 
-def test_a_usage_write_token_may_not_read_an_organization(api, member, organization, bearer):
+def test_a_usage_write_token_may_not_read_an_organization(
+    api, member, organization, bearer, scheduler_account
+):
     # when
     response = api.get(
-        f"/api/v1/organizations/{organization.pk}/", **bearer(member, scope="usage:write")
+        f"/api/v1/organizations/{organization.pk}/",
+        **bearer(scheduler_account, scope="usage:write"),
     )
 
     # then
@@ -515,9 +520,11 @@ def test_only_operators_may_verify(
     assert counts() == before
 
 
-def test_an_operators_usage_write_token_may_not_verify(api, operator, unverified, bearer, counts):
+def test_a_scheduler_token_may_not_verify(
+    api, operator, unverified, bearer, counts, scheduler_account
+):
     # given
-    auth = bearer(operator, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     before = counts()
 
     # when
@@ -954,10 +961,10 @@ def test_removing_with_a_malformed_user_id_answers_404(client_for, org_admin, or
 
 
 def test_a_usage_write_token_may_not_remove_members(
-    api, org_admin, member, organization, bearer, counts
+    api, org_admin, member, organization, bearer, counts, scheduler_account
 ):
     # given
-    auth = bearer(org_admin, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     before = counts()
 
     # when

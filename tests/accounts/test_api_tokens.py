@@ -370,7 +370,7 @@ def test_the_token_list_shows_only_your_tokens_newest_first_without_secrets(
 ):
     # given
     older = token_create(user=member, name="laptop")
-    newer = token_create(user=member, name="ci", scope="usage:write")
+    newer = token_create(user=member, name="ci")
     token_create(user=outsider, name="theirs")
     AccessToken.objects.filter(pk=older.token.pk).update(
         created_at=timezone.now() - timedelta(days=1)
@@ -427,9 +427,9 @@ def test_the_token_list_asks_anonymous_callers_to_authenticate(api):
     assert response["WWW-Authenticate"] == BEARER_CHALLENGE
 
 
-def test_a_usage_write_token_may_not_list_tokens(api, member, bearer):
+def test_a_usage_write_token_may_not_list_tokens(api, member, bearer, scheduler_account):
     # when
-    response = api.get("/api/v1/tokens/", **bearer(member, scope="usage:write"))
+    response = api.get("/api/v1/tokens/", **bearer(scheduler_account, scope="usage:write"))
 
     # then
     assert response.status_code == 403
@@ -455,7 +455,7 @@ def test_creating_a_token_answers_the_secret_once_and_records_it(client_for, mem
     # when
     response = client_for(member).post(
         "/api/v1/tokens/",
-        {"name": "slurm", "scope": "usage:write", "expires_in_days": 30},
+        {"name": "laptop", "scope": "full", "expires_in_days": 30},
         format="json",
     )
 
@@ -466,18 +466,18 @@ def test_creating_a_token_answers_the_secret_once_and_records_it(client_for, mem
     assert response.json() == {**token_body(token), "token": secret}
     assert token.digest == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in _stored_text()
-    assert (token.user, token.scope) == (member, "usage:write")
+    assert (token.user, token.scope) == (member, "full")
     assert token.expires_at - token.created_at == timedelta(days=30)
     assert audit_rows() == [
         {
             "verb": "token.create",
             "actor": member.pk,
             "target": ("accesstoken", token.pk),
-            "target_repr": f"slurm ({token.prefix}…)",
+            "target_repr": f"laptop ({token.prefix}…)",
             "before": {},
             "after": {
-                "name": "slurm",
-                "scope": "usage:write",
+                "name": "laptop",
+                "scope": "full",
                 "prefix": token.prefix,
                 "expires_at": audit_when(token.expires_at),
             },
@@ -513,9 +513,9 @@ def test_a_full_token_may_create_another_token(api, member, bearer):
     assert AccessToken.objects.filter(user=member).count() == 2
 
 
-def test_a_usage_write_token_may_not_create_tokens(api, member, bearer, counts):
+def test_a_usage_write_token_may_not_create_tokens(api, member, bearer, counts, scheduler_account):
     # given
-    auth = bearer(member, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     before = counts()
 
     # when
@@ -625,9 +625,9 @@ def test_another_users_token_reads_as_404(client_for, member, outsider):
     assert response.json() == NOT_FOUND
 
 
-def test_a_usage_write_token_may_not_read_a_token(api, member, bearer):
+def test_a_usage_write_token_may_not_read_a_token(api, member, bearer, scheduler_account):
     # given
-    auth = bearer(member, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     token = AccessToken.objects.get()
 
     # when
@@ -729,9 +729,9 @@ def test_revoking_another_users_token_answers_404_and_leaves_it_active(
     assert counts() == before
 
 
-def test_a_usage_write_token_may_not_revoke_tokens(api, member, bearer, counts):
+def test_a_usage_write_token_may_not_revoke_tokens(api, member, bearer, counts, scheduler_account):
     # given
-    auth = bearer(member, scope="usage:write")
+    auth = bearer(scheduler_account, scope="usage:write")
     token = AccessToken.objects.get()
     before = counts()
 

@@ -141,9 +141,9 @@ def test_unknown_token_answers_401(api):
     assert response.json() == {"code": "token_invalid", "message": "The token is not valid."}
 
 
-def test_a_usage_write_token_cannot_read_me_or_make_tokens(api, member):
+def test_a_usage_write_token_cannot_read_me_or_make_tokens(api, scheduler_account):
     # given
-    issued = token_create(user=member, name="slurm", scope="usage:write")
+    issued = token_create(user=scheduler_account, name="slurm", scope="usage:write")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
 
     # when
@@ -189,14 +189,14 @@ def test_tokens_are_listed_created_and_revoked(client_for, member, django_assert
     # when
     with django_assert_num_queries(2):
         listed = client.get("/api/v1/tokens/")
-    created = client.post("/api/v1/tokens/", {"name": "ci", "scope": "usage:write"}, format="json")
+    created = client.post("/api/v1/tokens/", {"name": "ci", "scope": "full"}, format="json")
     revoked = client.delete(f"/api/v1/tokens/{issued.token.pk}/")
 
     # then
     assert listed.status_code == 200
     assert listed.json()["results"] == [_token_body(issued.token)]
     assert created.status_code == 201
-    assert created.json()["scope"] == "usage:write"
+    assert created.json()["scope"] == "full"
     assert created.json()["token"].startswith("pap_")
     assert revoked.status_code == 204
     issued.token.refresh_from_db()

@@ -190,9 +190,9 @@ def test_reading_capacity_needs_a_signed_in_user(api, pool, today):
     assert response.json() == NOT_AUTHENTICATED
 
 
-def test_a_scheduler_token_may_not_read_capacity(api, pool, today, founder):
+def test_a_scheduler_token_may_not_read_capacity(api, pool, today, scheduler_account):
     # given
-    issued = token_create(user=founder, name="slurm", scope=TokenScope.USAGE_WRITE)
+    issued = token_create(user=scheduler_account, name="slurm", scope=TokenScope.USAGE_WRITE)
 
     # when
     response = api.get(URL, _query(pool, today, 0, 1), HTTP_AUTHORIZATION=f"Bearer {issued.secret}")

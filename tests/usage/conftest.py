@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -7,8 +8,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import TokenScope, User
-from accounts.services import token_create
+from accounts.authz import SYSTEM
+from accounts.models import User
+from accounts.services import scheduler_account_create, scheduler_token_issue
 from allocations.models import Allocation
 from tests.decisions.conftest import (  # noqa: F401 - the site, program and helpers
     decide,
@@ -36,15 +38,26 @@ def allocation(draft, decide, today) -> Allocation:  # noqa: F811 - fixtures imp
 
 @pytest.fixture
 def scheduler(db: None) -> User:
-    return OperatorFactory(email="slurm@narvik.example")
+    """The service account of the Narvik cluster's scheduler."""
+    return scheduler_account_create(source="slurm-narvik", actor=SYSTEM)
 
 
 @pytest.fixture
-def scheduler_client(scheduler: User) -> APIClient:
-    issued = token_create(user=scheduler, name="slurm", scope=TokenScope.USAGE_WRITE)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
+def scheduler_token() -> Callable[[User], APIClient]:
+    """An API client with a `usage:write` token of the given scheduler account."""
+
+    def make(account: User) -> APIClient:
+        issued = scheduler_token_issue(account=account, actor=SYSTEM, name="slurm")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def scheduler_client(scheduler: User, scheduler_token: Callable[[User], APIClient]) -> APIClient:
+    return scheduler_token(scheduler)
 
 
 @pytest.fixture

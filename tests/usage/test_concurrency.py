@@ -16,12 +16,11 @@ PROCESSES = 4
 RECORDS = 200
 
 
-def _post(records: list[dict[str, Any]], user_id: Any, results: Any) -> None:
-    from accounts.models import User
+def _post(records: list[dict[str, Any]], source: str, results: Any) -> None:
     from allocations.services.usage import usage_ingest
 
     connections.close_all()  # a connection of its own, not the parent's
-    result = usage_ingest(records=records, user=User.objects.get(pk=user_id))
+    result = usage_ingest(records=records, source=source)
     results.put((result.accepted, result.duplicates, len(result.rejected)))
     connections.close_all()
 
@@ -53,7 +52,8 @@ def test_concurrent_reposts_of_the_same_batch_count_each_record_once(
 
     # when: four processes post at once
     workers = [
-        context.Process(target=_post, args=(batch, scheduler.pk, results)) for batch in batches
+        context.Process(target=_post, args=(batch, scheduler.scheduler_source, results))
+        for batch in batches
     ]
     for worker in workers:
         worker.start()

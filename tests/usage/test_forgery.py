@@ -49,9 +49,7 @@ def test_a_member_cannot_obtain_a_usage_write_token_with_a_password(api, founder
     assert (AccessToken.objects.count(), AuditEvent.objects.count()) == before
 
 
-def test_an_operator_cannot_mint_a_usage_write_token_for_themselves(
-    api, operator, client_for
-):
+def test_an_operator_cannot_mint_a_usage_write_token_for_themselves(api, operator, client_for):
     # given
     before = (AccessToken.objects.count(), AuditEvent.objects.count())
 
