@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -27,7 +29,9 @@ from accounts.models import (
     Membership,
     OidcIdentity,
     Organization,
+    SchedulerAccount,
     User,
+    validate_scheduler_source,
 )
 from portal.errors import DomainError
 
@@ -153,9 +157,105 @@ class UserAdmin(DjangoUserAdmin):
         # A user being added has no memberships yet.
         return self.inlines if obj is not None else ()
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        # Scheduler service accounts have a page of their own (no password, no membership).
+        return super().get_queryset(request).filter(scheduler_source__isnull=True)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting a user would drop their memberships (perhaps an organization's last admin)
         # and tokens with no audit trail, and is refused once they applied: deactivate instead.
+        return False
+
+
+class SchedulerAccountCreationForm(forms.ModelForm[SchedulerAccount]):
+    source = forms.CharField(
+        max_length=64,
+        validators=[validate_scheduler_source],
+        help_text="The usage source (one cluster) this account reports for, e.g. slurm-narvik.",
+    )
+
+    class Meta:
+        model = SchedulerAccount
+        fields = ("full_name",)
+
+    def clean_source(self) -> str:
+        source = str(self.cleaned_data["source"])
+        if User.objects.filter(Q(scheduler_source=source)).exists():
+            raise forms.ValidationError("A scheduler service account reports for this source.")
+        return source
+
+
+@admin.action(
+    description="Issue a usage:write token to each selected account", permissions=["change"]
+)
+def issue_scheduler_tokens(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[SchedulerAccount]
+) -> TemplateResponse | None:
+    """Issue a token to each active account through the service and show the secrets once,
+    on a page of their own (never in a message, which would keep them in the session)."""
+    actor = _actor(request)
+    issued = []
+    for account in queryset.filter(is_active=True).order_by("scheduler_source"):
+        try:
+            token = services.scheduler_token_issue(account=account, actor=actor, name="scheduler")
+        except DomainError as error:
+            model_admin.message_user(request, f"{account}: {error.message}", messages.ERROR)
+        else:
+            issued.append((account, token))
+    if not issued:
+        model_admin.message_user(request, "No active account selected.", messages.WARNING)
+        return None
+    # The admin's views are never cached (`never_cache`), so neither is this page.
+    return TemplateResponse(
+        request,
+        "admin/accounts/scheduler_tokens_issued.html",
+        {**model_admin.admin_site.each_context(request), "issued": issued},
+    )
+
+
+@admin.register(SchedulerAccount)
+class SchedulerAccountAdmin(admin.ModelAdmin[SchedulerAccount]):
+    """Scheduler service accounts: one per usage source (cluster), created here through the
+    service. They have no password and no membership; the action issues their usage:write
+    tokens. An account is switched off by clearing `active`, which stops its tokens."""
+
+    list_display = ("scheduler_source", "full_name", "email", "is_active", "date_joined")
+    list_filter = ("is_active",)
+    search_fields = ("scheduler_source", "full_name")
+    ordering = ("scheduler_source",)
+    actions = (issue_scheduler_tokens,)
+    fields = ("scheduler_source", "email", "full_name", "is_active", "date_joined")
+    readonly_fields = ("scheduler_source", "email", "date_joined")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
+                 **kwargs: Any) -> Any:  # fmt: skip
+        if obj is None:
+            kwargs["form"] = SchedulerAccountCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("source", "full_name") if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: SchedulerAccount, form: Any,
+                   change: bool) -> None:  # fmt: skip
+        if change:
+            obj.save(update_fields=["full_name", "is_active"])
+            return
+        account = services.scheduler_account_create(
+            source=form.cleaned_data["source"],
+            name=form.cleaned_data.get("full_name", ""),
+            actor=_actor(request),
+        )
+        obj.pk = account.pk
+        obj.email = account.email
+        obj.scheduler_source = account.scheduler_source
+        obj._state.adding = False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Its usage records and audit trail name it: switch it off instead.
         return False
 
 

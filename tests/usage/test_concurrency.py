@@ -68,3 +68,54 @@ def test_concurrent_reposts_of_the_same_batch_count_each_record_once(
     assert UsageRecord.objects.count() == RECORDS
     allocation = Allocation.objects.get(pk=allocation.pk)
     assert allocation.used_gpu_seconds == sum(record["gpu_seconds"] for record in records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_of_one_job_with_different_content_store_one_and_report_conflicts(
+    postgres, allocation, scheduler
+):
+    # given: four processes report the same 100 jobs; two say the same, two say otherwise
+    start = timezone.make_aware(datetime.combine(allocation.start_date, datetime.min.time()))
+    jobs = 100
+
+    def batch(seconds: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "source": "slurm-narvik",
+                "external_id": f"job-{index}",
+                "allocation": allocation.pk,
+                "gpu_seconds": seconds + index,
+                "started_at": start + timedelta(minutes=1),
+                "ended_at": start + timedelta(minutes=2),
+                "energy_kwh": None,
+            }
+            for index in range(jobs)
+        ]
+
+    batches = [batch(3600), batch(3600), batch(7200), batch(10800)]
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    connections.close_all()
+
+    # when
+    workers = [
+        context.Process(target=_post, args=(records, "slurm-narvik", results))
+        for records in batches
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    outcomes = [results.get(timeout=5) for _ in workers]
+
+    # then: each job stored once; every other report a duplicate (same content) or a conflict
+    assert all(worker.exitcode == 0 for worker in workers)
+    assert sum(accepted for accepted, _, _ in outcomes) == jobs
+    assert sum(duplicates + conflicts for _, duplicates, conflicts in outcomes) == jobs * 3
+    assert UsageRecord.objects.count() == jobs
+    stored = dict(UsageRecord.objects.values_list("external_id", "gpu_seconds"))
+    allocation = Allocation.objects.get(pk=allocation.pk)
+    assert allocation.used_gpu_seconds == sum(stored.values())
+    # the two identical batches: where one of them stored a job, the other was its duplicate
+    same = sum(1 for index in range(jobs) if stored[f"job-{index}"] == 3600 + index)
+    assert sum(duplicates for _, duplicates, _ in outcomes) == same

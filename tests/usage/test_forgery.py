@@ -3,14 +3,23 @@ with one they held before, make the scheduler's real record of a job count as a 
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import AccessToken, AuditEvent
-from accounts.services import token_digest
-from allocations.models import UsageRecord
+from accounts.models import AccessToken, AuditEvent, User
+from accounts.services import (
+    membership_add,
+    scheduler_account_create,
+    scheduler_token_issue,
+    token_create,
+    token_digest,
+)
+from allocations.models import Allocation, UsageRecord
+from portal.errors import ScopeNotAllowed, UnknownUser
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +109,195 @@ def test_a_members_forged_record_cannot_make_the_schedulers_real_record_a_duplic
     allocation.refresh_from_db()
     assert allocation.used_gpu_seconds == 8 * 3_600
     assert UsageRecord.objects.get().gpu_seconds == 8 * 3_600
+
+
+def test_another_clusters_scheduler_cannot_post_records_of_this_source(
+    scheduler_client, scheduler_token, record, allocation
+):
+    # given: the service account of another cluster
+    other = scheduler_token(scheduler_account_create(source="slurm-bergen", actor=None))
+
+    # when: it posts job 90001 as `slurm-narvik`, then the Narvik scheduler the real one
+    forged = other.post(
+        "/api/v1/usage/",
+        {"records": [record(0, external_id="90001", gpu_seconds=1)]},
+        format="json",
+    )
+    real = scheduler_client.post(
+        "/api/v1/usage/", {"records": [record(0, external_id="90001")]}, format="json"
+    )
+
+    # then
+    assert forged.json() == {
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": [
+            {
+                "index": 0,
+                "code": "wrong_source",
+                "message": "This scheduler reports for `slurm-bergen`, not `slurm-narvik`.",
+            }
+        ],
+    }
+    assert real.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert UsageRecord.objects.get().source == "slurm-narvik"
+
+
+def test_a_known_job_reposted_with_other_content_is_a_conflict_and_changes_nothing(
+    scheduler_client, record, allocation
+):
+    # given
+    scheduler_client.post("/api/v1/usage/", {"records": [record(1)]}, format="json")
+    used = Allocation.objects.get(pk=allocation.pk).used_gpu_seconds
+    changes = [
+        {"gpu_seconds": 1},
+        {"energy_kwh": "12.500"},
+        {"ended_at": record(1)["started_at"]},
+    ]
+
+    # when
+    response = scheduler_client.post(
+        "/api/v1/usage/",
+        {"records": [record(1), *(record(1, **change) for change in changes)]},
+        format="json",
+    )
+
+    # then
+    body = response.json()
+    assert (body["accepted"], body["duplicates"]) == (0, 1)
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [
+        (1, "conflicting_record"),
+        (2, "conflicting_record"),
+        (3, "conflicting_record"),
+    ]
+    assert Allocation.objects.get(pk=allocation.pk).used_gpu_seconds == used
+    assert UsageRecord.objects.get().gpu_seconds == 8 * 3_600
+
+
+def test_a_job_reported_for_another_allocation_is_a_conflict(
+    scheduler_client, record, allocation, draft, decide, today
+):
+    # given: a second allocation, and job 1 stored against the first
+    second = Allocation.objects.get(
+        application=decide(
+            draft(gpu_hours=100, start_date=today, end_date=today + timedelta(days=9), title="b")
+        )
+    )
+    scheduler_client.post("/api/v1/usage/", {"records": [record(1)]}, format="json")
+
+    # when
+    response = scheduler_client.post(
+        "/api/v1/usage/", {"records": [record(1, allocation=str(second.pk))]}, format="json"
+    )
+
+    # then
+    assert [r["code"] for r in response.json()["rejected"]] == ["conflicting_record"]
+    second.refresh_from_db()
+    assert second.used_gpu_seconds == 0
+
+
+def test_one_job_twice_in_a_batch_with_other_content_counts_the_first_only(
+    scheduler_client, record, allocation
+):
+    # when
+    response = scheduler_client.post(
+        "/api/v1/usage/",
+        {"records": [record(1), record(1), record(1, gpu_seconds=5)]},
+        format="json",
+    )
+
+    # then
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 1,
+        "rejected": [
+            {
+                "index": 2,
+                "code": "conflicting_record",
+                "message": "Job slurm-narvik/job-1 was reported before with other content "
+                "(allocation, GPU-seconds, times or energy); the first report stands.",
+            }
+        ],
+    }
+    assert Allocation.objects.get(pk=allocation.pk).used_gpu_seconds == 8 * 3_600
+
+
+def test_the_scheduler_posts_for_any_organizations_allocation_and_reads_their_limits(
+    scheduler_client, record, allocation
+):
+    # given: the allocation belongs to an organization the scheduler is no member of
+    assert not allocation.organization.memberships.filter(user__scheduler_source__isnull=False)
+
+    # when
+    posted = scheduler_client.post("/api/v1/usage/", {"records": [record(1)]}, format="json")
+    listed = scheduler_client.get("/api/v1/allocations/")
+    detail = scheduler_client.get(f"/api/v1/allocations/{allocation.pk}/")
+
+    # then
+    assert posted.json()["accepted"] == 1
+    assert [item["id"] for item in listed.json()["results"]] == [str(allocation.pk)]
+    assert detail.json()["granted_gpu_hours"] == 1_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/me/", "/api/v1/organizations/", "/api/v1/applications/", "/api/v1/tokens/",
+     "/api/v1/scheduler-accounts/", "/api/v1/reports/capacity/"],
+)  # fmt: skip
+def test_the_scheduler_reads_nothing_but_allocations(scheduler_client, path):
+    # when
+    response = scheduler_client.get(path)
+
+    # then
+    assert response.status_code == 403
+    assert response.json()["code"] == "token_scope"
+
+
+def test_a_scheduler_account_has_no_password_membership_or_staff(api, scheduler, startup):
+    # when: someone tries its email with any password, and an admin tries to add it
+    obtained = api.post(
+        "/api/v1/auth/token/",
+        {"email": scheduler.email, "password": "", "name": "x"},
+        format="json",
+    )
+    added_error = None
+    try:
+        membership_add(organization=startup, email=scheduler.email, role="member", actor=scheduler)
+    except UnknownUser as error:
+        added_error = error
+
+    # then
+    assert not scheduler.has_usable_password()
+    assert obtained.status_code == 400
+    assert added_error is not None
+    assert not scheduler.memberships.exists()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.filter(pk=scheduler.pk).update(is_staff=True)
+
+
+def test_a_scheduler_account_holds_no_full_token(scheduler):
+    # when / then
+    with pytest.raises(ScopeNotAllowed):
+        token_create(user=scheduler, name="x", scope="full")
+    assert not AccessToken.objects.filter(user=scheduler).exists()
+
+
+def test_the_migration_revokes_the_usage_write_tokens_people_hold(founder, scheduler):
+    # given
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0002_scheduler_accounts")
+    person = AccessToken.objects.create(
+        user=founder, name="legacy", prefix="pap_legacy", digest="a" * 64, scope="usage:write",
+        expires_at=timezone.now() + timedelta(days=30),
+    )  # fmt: skip
+    full = token_create(user=founder, name="laptop").token
+    scheduler_token = scheduler_token_issue(account=scheduler, actor=None, name="slurm").token
+
+    # when
+    migration.revoke_human_usage_tokens(apps, None)
+
+    # then
+    revoked = set(AccessToken.objects.filter(revoked_at__isnull=False).values_list("pk", flat=True))
+    assert revoked == {person.pk}
+    assert {full.pk, scheduler_token.pk}.isdisjoint(revoked)
