@@ -95,6 +95,21 @@ class PortalClient:
     def token_revoke(self, token_id: str) -> None:
         self.request("DELETE", f"tokens/{token_id}/")
 
+    # --- scheduler service accounts (operators)
+    def scheduler_accounts(self) -> list[dict[str, Any]]:
+        return self.pages("scheduler-accounts/")
+
+    def scheduler_account_create(self, *, source: str, name: str = "") -> Any:
+        return self.request("POST", "scheduler-accounts/", json={"source": source, "name": name})
+
+    def scheduler_token_issue(
+        self, account_id: str, *, name: str = "scheduler", days: int | None = None
+    ) -> Any:
+        body: dict[str, Any] = {"name": name}
+        if days:
+            body["expires_in_days"] = days
+        return self.request("POST", f"scheduler-accounts/{account_id}/tokens/", json=body)
+
     # --- the supply
     def programs(self) -> list[dict[str, Any]]:
         return self.pages("programs/")

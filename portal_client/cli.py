@@ -43,6 +43,10 @@ app = typer.Typer(
 )
 tokens_app = typer.Typer(help="List, create and revoke your personal access tokens.")
 app.add_typer(tokens_app, name="tokens")
+scheduler_app = typer.Typer(
+    help="Scheduler service accounts and their usage:write tokens (operators)."
+)
+app.add_typer(scheduler_app, name="scheduler")
 out = Console()
 err = Console(stderr=True)
 
@@ -298,7 +302,8 @@ def allocations(as_json: JsonOption = False) -> None:
 def usage(
     allocation: Annotated[str | None, typer.Argument(help="An allocation's id.")] = None,
     post: Annotated[
-        Path | None, typer.Option(help="Post usage records from a JSON file (a usage:write token).")
+        Path | None,
+        typer.Option(help="Post usage records from a JSON file (a scheduler's usage:write token)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -359,7 +364,9 @@ def tokens_list(as_json: JsonOption = False) -> None:
 @tokens_app.command("create")
 def tokens_create(
     name: Annotated[str, typer.Argument()],
-    scope: Annotated[str, typer.Option(help="full or usage:write")] = "full",
+    scope: Annotated[
+        str, typer.Option(help="full (usage:write tokens are issued to scheduler accounts)")
+    ] = "full",
     days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -386,3 +393,42 @@ def main() -> None:
 
 
 __all__ = ["app", "chart", "main"]
+
+
+@scheduler_app.command("list")
+def scheduler_list(as_json: JsonOption = False) -> None:
+    """The scheduler service accounts."""
+    items = _call(_client().scheduler_accounts)
+    rows = [[a["id"], a["source"], a["name"], "yes" if a["is_active"] else "no"] for a in items]
+    _emit(items, _table("Scheduler accounts", ["id", "source", "name", "active"], rows), as_json)
+
+
+@scheduler_app.command("create")
+def scheduler_create(
+    source: Annotated[
+        str, typer.Argument(help="The usage source (one cluster), e.g. slurm-narvik.")
+    ],
+    name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create the service account of one usage source."""
+    item = _call(_client().scheduler_account_create, source=source, name=name)
+    if as_json:
+        _emit(item, None, True)
+    else:
+        out.print(f"{item['id']}  {item['source']}")
+
+
+@scheduler_app.command("token")
+def scheduler_token(
+    account: Annotated[str, typer.Argument(help="The scheduler account's id.")],
+    name: Annotated[str, typer.Option(help="The token's name.")] = "scheduler",
+    days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a usage:write token to a scheduler account; its secret is shown once."""
+    issued = _call(_client().scheduler_token_issue, account, name=name, days=days)
+    if as_json:
+        _emit(issued, None, True)
+    else:
+        out.print(f"{issued['token']}\n(shown once; expires {issued['expires_at'][:10]})")

@@ -52,8 +52,8 @@ def main() -> None:
 def run() -> None:
     from rest_framework.test import APIClient
 
-    from accounts.models import TokenScope, User
-    from accounts.services import token_create
+    from accounts.models import User
+    from accounts.services import scheduler_account_create, scheduler_token_issue
     from allocations.models import (
         AcceleratorModel,
         Allocation,
@@ -67,7 +67,8 @@ def run() -> None:
 
     celery_app.conf.broker_url = "memory://"
     today = timezone.localdate()
-    operator = User.objects.create_user("slurm@bench.example", None, is_staff=True)
+    operator = User.objects.create_user("operator@bench.example", None, is_staff=True)
+    scheduler = scheduler_account_create(source="slurm-bench", actor=operator)
     site = Site.objects.create(name="bench", country="NO", pue=Decimal("1.10"))
     gb300 = AcceleratorModel.objects.create(
         name="GB300", board_power_w=1400, it_power_w=1900, peak_bf16_flops=2_500_000_000_000_000
@@ -95,7 +96,7 @@ def run() -> None:
     client = APIClient()
     client.credentials(
         HTTP_AUTHORIZATION="Bearer "
-        + token_create(user=operator, name="bench", scope=TokenScope.USAGE_WRITE).secret
+        + scheduler_token_issue(account=scheduler, actor=operator, name="bench").secret
     )
     start = timezone.make_aware(datetime.combine(today, datetime.min.time())) + timedelta(hours=1)
     batches = [

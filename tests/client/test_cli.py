@@ -180,9 +180,37 @@ def test_the_chart_scales_free_capacity_to_its_height():
     assert drawn.splitlines() == ["│█  ", "│██ ", "└───  free of 100 GPU-hours a day"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_creates_a_scheduler_account_whose_token_posts_usage(portal, tmp_path):
+    # given: the demo operator signed in
+    code, output = _run("login", "--url", portal, "--email", "operator@narvik.example",
+                        "--password", "narvik-operator-demo")  # fmt: skip
+    assert code == 0, output
+
+    # when
+    code, created = _run("scheduler", "create", "slurm-narvik", "--json")
+    account = json.loads(created)
+    code, issued = _run("scheduler", "token", account["id"], "--json")
+    secret = json.loads(issued)["token"]
+    records = tmp_path / "usage.json"
+    records.write_text(json.dumps([{
+        "source": "slurm-narvik", "external_id": "1",
+        "allocation": "00000000-0000-0000-0000-000000000000", "gpu_seconds": 1,
+        "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:01:00Z",
+    }]))  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PORTAL_TOKEN", secret)
+        code, posted = _run("usage", "--post", str(records))
+
+    # then: the scheduler's token reached the ingest (which knows no such allocation)
+    assert account["source"] == "slurm-narvik"
+    assert "record 0: unknown_allocation" in posted
+    assert code == 1
+
+
 def test_every_command_has_help():
     for command in ("login", "programs", "capacity", "apply", "status", "watch", "allocations",
-                    "usage", "release", "tokens"):  # fmt: skip
+                    "usage", "release", "tokens", "scheduler"):  # fmt: skip
         code, output = _run(command, "--help")
         assert code == 0, command
         assert "Usage" in output

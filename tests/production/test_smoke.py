@@ -138,7 +138,8 @@ def test_the_production_processes_decide_and_enforce_over_http(production):
         return PortalClient(production, issued["token"])
 
     operator = signed_in("operator@narvik.example", "narvik-operator-demo")
-    scheduler = signed_in("operator@narvik.example", "narvik-operator-demo", "usage:write")
+    account = operator.scheduler_account_create(source="slurm-narvik")
+    scheduler = PortalClient(production, operator.scheduler_token_issue(account["id"])["token"])
     applicant = signed_in("founder@fjordai.example", "fjord-applicant-demo")
 
     # when: the applicant founds a startup, the operator verifies it, the applicant applies
