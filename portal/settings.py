@@ -308,6 +308,7 @@ PORTAL_SCHEDULER_BACKEND = env.str(
     "PORTAL_SCHEDULER_BACKEND", default="allocations.backends.recording.RecordingBackend"
 )
 PORTAL_SLURM_CLUSTER = env.str("PORTAL_SLURM_CLUSTER", default="narvik")
+# The usage source the beat's pull ingests under, as that cluster's scheduler account posts.
 PORTAL_SLURM_SOURCE = env.str("PORTAL_SLURM_SOURCE", default="slurm-narvik")
 # How long a QOS write waits for slurmctld to register the gres/gpu TRES (it does so when it
 # starts) before the call fails and is retried with backoff.
