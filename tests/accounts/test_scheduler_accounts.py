@@ -8,6 +8,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts.authz import SYSTEM
 from accounts.models import AccessToken, AuditEvent, SchedulerAccount, User
 from accounts.services import scheduler_account_create, token_digest
 
@@ -173,7 +174,7 @@ def test_the_admin_creates_a_scheduler_account_through_the_service(browser, oper
 
 def test_the_admin_refuses_a_second_account_for_one_source(browser):
     # given
-    scheduler_account_create(source="slurm-narvik", actor=None)
+    scheduler_account_create(source="slurm-narvik", actor=SYSTEM)
 
     # when
     response = browser.post("/admin/accounts/scheduleraccount/add/", {"source": "slurm-narvik"})

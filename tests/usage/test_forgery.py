@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.authz import SYSTEM
 from accounts.models import AccessToken, AuditEvent, User
 from accounts.services import (
     membership_add,
@@ -115,7 +116,7 @@ def test_another_clusters_scheduler_cannot_post_records_of_this_source(
     scheduler_client, scheduler_token, record, allocation
 ):
     # given: the service account of another cluster
-    other = scheduler_token(scheduler_account_create(source="slurm-bergen", actor=None))
+    other = scheduler_token(scheduler_account_create(source="slurm-bergen", actor=SYSTEM))
 
     # when: it posts job 90001 as `slurm-narvik`, then the Narvik scheduler the real one
     forged = other.post(
@@ -292,7 +293,7 @@ def test_the_migration_revokes_the_usage_write_tokens_people_hold(founder, sched
         expires_at=timezone.now() + timedelta(days=30),
     )  # fmt: skip
     full = token_create(user=founder, name="laptop").token
-    scheduler_token = scheduler_token_issue(account=scheduler, actor=None, name="slurm").token
+    scheduler_token = scheduler_token_issue(account=scheduler, actor=SYSTEM, name="slurm").token
 
     # when
     migration.revoke_human_usage_tokens(apps, None)

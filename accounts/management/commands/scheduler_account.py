@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
+from accounts.authz import SYSTEM
 from accounts.models import User, validate_scheduler_source
 
 
@@ -50,13 +51,13 @@ class Command(BaseCommand):
             raise CommandError(f"--expires-in-days is 1 to {settings.PORTAL_TOKEN_MAX_DAYS}.")
         account = User.objects.filter(scheduler_source=source).first()
         if account is None:
-            account = services.scheduler_account_create(source=source, name=name, actor=None)
+            account = services.scheduler_account_create(source=source, name=name, actor=SYSTEM)
             self.stderr.write(f"Created the scheduler account {account.email} for {source}.")
         else:
             self.stderr.write(f"The scheduler account {account.email} for {source} exists.")
         if issue_token:
             issued = services.scheduler_token_issue(
-                account=account, actor=None, name=token_name, expires_in_days=days
+                account=account, actor=SYSTEM, name=token_name, expires_in_days=days
             )
             self.stderr.write(
                 f"Issued token {issued.token.prefix}… expiring "
