@@ -254,7 +254,7 @@ def test_the_scheduler_reads_nothing_but_allocations(scheduler_client, path):
     assert response.json()["code"] == "token_scope"
 
 
-def test_a_scheduler_account_has_no_password_membership_or_staff(api, scheduler, startup):
+def test_a_scheduler_account_has_no_password_membership_or_staff(api, scheduler, startup, founder):
     # when: someone tries its email with any password, and an admin tries to add it
     obtained = api.post(
         "/api/v1/auth/token/",
@@ -263,7 +263,7 @@ def test_a_scheduler_account_has_no_password_membership_or_staff(api, scheduler,
     )
     added_error = None
     try:
-        membership_add(organization=startup, email=scheduler.email, role="member", actor=scheduler)
+        membership_add(organization=startup, email=scheduler.email, role="member", actor=founder)
     except UnknownUser as error:
         added_error = error
 
