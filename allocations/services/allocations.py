@@ -75,8 +75,7 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
         before=before,
         after=snapshot(allocation, TRACKED),
     )
-    if action is not None:
-        backend_request(allocation=allocation, action=action)
+    backend_request(allocation=allocation, action=action)
     return allocation
 
 

@@ -246,31 +246,27 @@ def _enforce(allocation: Allocation) -> None:
         tasks.notify_usage_threshold.delay_on_commit(str(allocation.pk), threshold)
 
 
-def usage_regrant(*, allocation: Allocation, today: date) -> str | None:
+def usage_regrant(*, allocation: Allocation, today: date) -> str:
     """Measure the thresholds against a grant that just grew (a supplement or an extension):
     the notices not yet passed under the new grant fire again as usage reaches them, and an
     exhausted allocation with hours left is active again. Sets `notified_percent` and
-    `status` (the caller saves them) and answers the scheduler call to make: `resume` for an
-    allocation exhausted until now (its limit is raised and its held jobs released),
-    `set_limit` for one that runs, or none for one that stays stopped (still exhausted, or
-    suspended by an operator: the resume will send the new limit).
+    `status` (the caller saves them) and answers why the scheduler is called: `resume` for
+    an allocation exhausted until now, whose GPU jobs may start again; `set_limit` for any
+    other (the call raises the limit to the grant and keeps a still exhausted or suspended
+    allocation's GPU jobs stopped: it brings the account to the allocation's state).
 
     The allocation is locked by the caller, inside the granting transaction.
     """
     percent = used_percent(allocation)
     passed = max((t for t in THRESHOLDS if t <= percent), default=0)
     allocation.notified_percent = min(allocation.notified_percent, passed)
-    if allocation.status == AllocationStatus.EXHAUSTED:
-        if percent >= 100:
-            return None
+    if allocation.status == AllocationStatus.EXHAUSTED and percent < 100:
         allocation.status = (
             AllocationStatus.ACTIVE
             if allocation.start_date <= today
             else AllocationStatus.SCHEDULED
         )
         return BackendCall.Action.RESUME
-    if allocation.status == AllocationStatus.SUSPENDED:
-        return None
     return BackendCall.Action.SET_LIMIT
 
 

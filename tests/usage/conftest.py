@@ -22,7 +22,6 @@ from tests.decisions.conftest import (  # noqa: F401 - the site, program and hel
     startup,
     today,
 )
-from tests.factories import OperatorFactory
 from tests.usage.fake_slurm import FakeSlurm, SimulatedSlurm
 
 

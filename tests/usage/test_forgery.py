@@ -287,7 +287,7 @@ def test_the_migration_revokes_the_usage_write_tokens_people_hold(founder, sched
     # given
     from django.apps import apps
 
-    migration = importlib.import_module("accounts.migrations.0003_scheduler_accounts")
+    migration = importlib.import_module("accounts.migrations.0004_scheduler_accounts")
     person = AccessToken.objects.create(
         user=founder, name="legacy", prefix="pap_legacy", digest="a" * 64, scope="usage:write",
         expires_at=timezone.now() + timedelta(days=30),

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from allocations.models import Allocation, BackendCall
+from allocations.services.scheduler import scheduler_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +89,7 @@ def test_a_supplement_of_an_exhausted_allocation_resumes_it_at_the_scheduler(
     last = BackendCall.objects.filter(allocation=allocation).order_by("-created_at").first()
     assert last is not None
     assert last.action == "resume"
+    assert scheduler_spec(allocation=allocation).runnable
 
 
 def test_a_supplement_too_small_to_cover_the_overrun_leaves_the_allocation_exhausted(
@@ -99,7 +101,9 @@ def test_a_supplement_too_small_to_cover_the_overrun_leaves_the_allocation_exhau
     # when: 100 more granted: 1,200 of 1,100
     _supplement(draft, decide, allocation, today, 100)
 
-    # then: still exhausted and still stopped at the scheduler
+    # then: still exhausted; the scheduler gets the new limit and its GPU jobs stay stopped
     allocation.refresh_from_db()
     assert (allocation.status, allocation.notified_percent) == ("exhausted", 100)
     assert not BackendCall.objects.filter(allocation=allocation, action="resume").exists()
+    spec = scheduler_spec(allocation=allocation)
+    assert (spec.gpu_minutes, spec.runnable) == (1_100 * 60, False)

@@ -17,7 +17,7 @@ def revoke_human_usage_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_oidc_identity'),
+        ('accounts', '0003_user_scheduler_username'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
