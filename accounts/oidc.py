@@ -14,7 +14,8 @@ Who a sign-in is:
 - The first sign-in of a subject links an existing account with that verified email, at
   most once (the subject is stored; another subject claiming the address later is refused)
   and never a staff account: operators sign in with their password, so an email at the
-  provider cannot take over an operator.
+  provider cannot take over an operator. Nor a scheduler service account: it has no
+  sign-in at all, only the tokens an operator issues it.
 - No account with that email: one is made, without a password, and linked.
 """
 
@@ -76,6 +77,8 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             verb = "user.oidc_create"
         elif existing.is_staff or existing.is_superuser:
             raise SuspiciousOperation("A staff account is never linked by its email.")
+        elif existing.is_scheduler:
+            raise SuspiciousOperation("A scheduler service account never signs in.")
         elif not existing.is_active:
             raise SuspiciousOperation("The account is deactivated.")
         elif OidcIdentity.objects.filter(user=existing).exists():

@@ -228,6 +228,18 @@ def test_sign_in_never_takes_over_a_staff_account_by_email(sign_in):
     assert not hasattr(operator, "oidc_identity") or operator.oidc_identity is None
 
 
+def test_sign_in_never_takes_over_a_scheduler_account_by_email(sign_in, scheduler_account):
+    # given
+    from accounts.models import OidcIdentity
+
+    # when: a provider vouches for the scheduler account's address
+    user = sign_in(sub="attacker", email=scheduler_account.email, email_verified=True)
+
+    # then
+    assert user is None
+    assert not OidcIdentity.objects.exists()
+
+
 def test_an_existing_account_is_linked_by_verified_email_once_and_then_found_by_subject(
     sign_in, member
 ):

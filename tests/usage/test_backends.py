@@ -379,3 +379,32 @@ def test_the_beat_pulls_usage_through_the_same_ingest(allocation, scheduler, set
     allocation.refresh_from_db()
     assert allocation.used_gpu_seconds == 3600
     assert UsageRecord.objects.get().external_id == "77"
+
+
+@pytest.mark.django_db
+def test_the_beat_ingests_under_its_configured_source_only(allocation, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from allocations.services.usage import usage_pull
+
+    # given: no scheduler account is needed; the pull reports one job of another source
+    settings.PORTAL_SCHEDULER_BACKEND = "tests.usage.test_backends.FakeScheduler"
+    settings.PORTAL_SLURM_SOURCE = "slurm-narvik"
+    start = timezone.make_aware(datetime.combine(allocation.start_date, datetime.min.time()))
+    FakeScheduler.jobs = [
+        ReportedUsage("slurm-narvik", "77", account_name(allocation.pk), 3600,
+                      start + timedelta(hours=1), start + timedelta(hours=2)),
+        ReportedUsage("slurm-bergen", "78", account_name(allocation.pk), 3600,
+                      start + timedelta(hours=1), start + timedelta(hours=2)),
+    ]  # fmt: skip
+
+    # when
+    pulled = usage_pull(since=start)
+
+    # then
+    assert pulled == {"accepted": 1, "duplicates": 0, "rejected": 1}
+    assert list(UsageRecord.objects.values_list("source", "external_id")) == [
+        ("slurm-narvik", "77")
+    ]
