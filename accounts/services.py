@@ -27,6 +27,7 @@ from accounts.models import (
 from portal.errors import (
     AlreadyMember,
     InvalidCredentials,
+    InvalidTransition,
     LastAdmin,
     ScopeNotAllowed,
     SourceTaken,
@@ -153,8 +154,11 @@ def scheduler_token_issue(
     *, account: User, actor: Actor, name: str, expires_in_days: int | None = None
 ) -> IssuedToken:
     """An operator issues a `usage:write` token to a scheduler service account; the secret
-    is returned once. A person's account raises `ScopeNotAllowed`."""
+    is returned once. A person's account raises `ScopeNotAllowed`; a deactivated scheduler
+    account (whose tokens are refused) raises `InvalidTransition`."""
     authz.require_operator(actor=actor)
+    if account.is_scheduler and not account.is_active:
+        raise InvalidTransition("The scheduler account is deactivated: activate it first.")
     return token_create(
         user=account,
         name=name,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
@@ -278,4 +279,7 @@ class SchedulerAccountTokenView(APIView):
         issued = services.scheduler_token_issue(
             account=account, actor=_user(request), **serializer.validated_data
         )
-        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+        body = {**TokenSerializer(issued.token).data, "token": issued.secret}
+        response = Response(body, status=status.HTTP_201_CREATED)
+        patch_cache_control(response, no_store=True)  # the secret: never kept by a cache
+        return response

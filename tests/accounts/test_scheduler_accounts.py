@@ -46,6 +46,7 @@ def test_an_operator_creates_a_scheduler_account_and_issues_its_token(api, opera
         0,
     )
     assert issued.status_code == 201
+    assert "no-store" in issued["Cache-Control"]
     token = AccessToken.objects.get(user=account)
     assert (token.scope, token.name) == ("usage:write", "exporter")
     assert token.digest == token_digest(issued.json()["token"])
@@ -122,6 +123,27 @@ def test_people_who_are_not_operators_may_not_create_or_issue(
         assert response.status_code == 403
         assert response.json()["code"] == "permission_denied"
     assert (User.objects.count(), AccessToken.objects.count()) == before
+
+
+def test_a_deactivated_scheduler_account_is_issued_no_token(
+    api, operator, bearer, scheduler_account
+):
+    # given
+    User.objects.filter(pk=scheduler_account.pk).update(is_active=False)
+    before = (AccessToken.objects.count() + 1, AuditEvent.objects.count() + 1)  # the operator's
+
+    # when
+    response = api.post(
+        f"{URL}{scheduler_account.pk}/tokens/", {}, format="json", **bearer(operator)
+    )
+
+    # then
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "invalid_transition",
+        "message": "The scheduler account is deactivated: activate it first.",
+    }
+    assert (AccessToken.objects.count(), AuditEvent.objects.count()) == before
 
 
 def test_a_persons_account_is_not_a_scheduler_account(api, operator, member, bearer):
