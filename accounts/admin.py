@@ -242,7 +242,9 @@ class SchedulerAccountAdmin(admin.ModelAdmin[SchedulerAccount]):
     def save_model(self, request: HttpRequest, obj: SchedulerAccount, form: Any,
                    change: bool) -> None:  # fmt: skip
         if change:
-            obj.save(update_fields=["full_name", "is_active"])
+            services.scheduler_account_update(
+                account=obj, actor=_actor(request), name=obj.full_name, is_active=obj.is_active
+            )
             return
         account = services.scheduler_account_create(
             source=form.cleaned_data["source"],

@@ -150,6 +150,29 @@ def scheduler_account_create(*, source: str, actor: Actor, name: str = "") -> Us
     return account
 
 
+def scheduler_account_update(*, account: User, actor: Actor, name: str, is_active: bool) -> User:
+    """Rename a scheduler service account or switch it off and on (operators). While it is
+    off its tokens are refused and it is issued none. Audited; no change writes nothing."""
+    authz.require_operator(actor=actor)
+    with transaction.atomic():
+        current = User.objects.select_for_update().get(
+            pk=account.pk, scheduler_source__isnull=False
+        )
+        before = snapshot(current, ["full_name", "is_active"])
+        current.full_name, current.is_active = name, is_active
+        after = snapshot(current, ["full_name", "is_active"])
+        if after != before:
+            current.save(update_fields=["full_name", "is_active"])
+            audit_record(
+                actor=actor,
+                verb="scheduler_account.update",
+                target=current,
+                before=before,
+                after=after,
+            )
+    return current
+
+
 def scheduler_token_issue(
     *, account: User, actor: Actor, name: str, expires_in_days: int | None = None
 ) -> IssuedToken:

@@ -224,6 +224,23 @@ def test_the_admin_action_issues_a_token_shown_once(browser, scheduler_account):
     assert token.scope == "usage:write"
 
 
+def test_the_admin_switches_an_account_off_through_the_service(
+    browser, operator, scheduler_account
+):
+    # when
+    response = browser.post(
+        f"/admin/accounts/scheduleraccount/{scheduler_account.pk}/change/",
+        {"full_name": "Narvik Slurm"},  # `active` unticked
+    )
+
+    # then
+    assert response.status_code == 302
+    scheduler_account.refresh_from_db()
+    assert (scheduler_account.full_name, scheduler_account.is_active) == ("Narvik Slurm", False)
+    event = AuditEvent.objects.get(verb="scheduler_account.update")
+    assert (event.actor, event.after["is_active"]) == (operator, False)
+
+
 def test_scheduler_accounts_are_not_listed_among_people(browser, scheduler_account, operator):
     # when
     response = browser.get("/admin/accounts/user/")
