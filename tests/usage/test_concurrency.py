@@ -119,3 +119,61 @@ def test_concurrent_posts_of_one_job_with_different_content_store_one_and_report
     # the two identical batches: where one of them stored a job, the other was its duplicate
     same = sum(1 for index in range(jobs) if stored[f"job-{index}"] == 3600 + index)
     assert sum(duplicates for _, duplicates, _ in outcomes) == same
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_of_one_job_for_different_allocations_store_it_once(
+    postgres, allocation, scheduler, draft, decide, today
+):
+    # given: four allocations (their locks do not serialize the posts), the same 100 jobs
+    # reported against each of them by its own process
+    others = [
+        Allocation.objects.get(
+            application=decide(
+                draft(gpu_hours=100, start_date=today, end_date=today + timedelta(days=9),
+                      title=f"other {number}")
+            )
+        )
+        for number in range(PROCESSES - 1)
+    ]  # fmt: skip
+    start = timezone.make_aware(datetime.combine(allocation.start_date, datetime.min.time()))
+    jobs = 100
+    batches = [
+        [
+            {
+                "source": "slurm-narvik",
+                "external_id": f"job-{index}",
+                "allocation": target.pk,
+                "gpu_seconds": 60,
+                "started_at": start + timedelta(minutes=1),
+                "ended_at": start + timedelta(minutes=2),
+                "energy_kwh": None,
+            }
+            for index in range(jobs)
+        ]
+        for target in [allocation, *others]
+    ]
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    connections.close_all()
+
+    # when
+    workers = [
+        context.Process(target=_post, args=(records, "slurm-narvik", results))
+        for records in batches
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    outcomes = [results.get(timeout=5) for _ in workers]
+
+    # then: one allocation per job counts it; every other report is a conflict
+    assert all(worker.exitcode == 0 for worker in workers)
+    assert sum(accepted for accepted, _, _ in outcomes) == jobs
+    assert sum(duplicates for _, duplicates, _ in outcomes) == 0
+    assert sum(conflicts for _, _, conflicts in outcomes) == jobs * (PROCESSES - 1)
+    assert UsageRecord.objects.count() == jobs
+    for target in [allocation, *others]:
+        stored = UsageRecord.objects.filter(allocation=target).count()
+        assert Allocation.objects.get(pk=target.pk).used_gpu_seconds == stored * 60
