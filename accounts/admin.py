@@ -26,6 +26,8 @@ from accounts import services
 from accounts.models import (
     AccessToken,
     AuditEvent,
+    Invitation,
+    InvitationStatus,
     Membership,
     OidcIdentity,
     Organization,
@@ -91,13 +93,27 @@ class ActionsOnlyAdmin(admin.ModelAdmin[Any]):
 
 
 class MembershipInline(admin.TabularInline[Membership, Any]):
-    """Memberships are shown, not edited: members are added and removed through the API
-    (`membership_add`, `membership_remove`), which keeps every organization an admin."""
+    """Memberships are shown, not edited: people join by accepting an invitation and are
+    removed through the API (`membership_remove`, which keeps every organization an admin)."""
 
     model = Membership
     extra = 0
     can_delete = False
     fields = ("organization", "user", "role", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class InvitationInline(admin.TabularInline[Invitation, Any]):
+    model = Invitation
+    extra = 0
+    can_delete = False
+    fields = ("email", "role", "status", "invited_by", "created_at", "expires_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -311,7 +327,7 @@ class OrganizationAdmin(ActionsOnlyAdmin):
     search_fields = ("name", "registry_number")
     date_hierarchy = "created_at"
     actions = (verify_selected,)
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, InvitationInline)
     fields = ("name", "kind", "country", "registry_number", "verified_at", "verified_by",
               "created_at")  # fmt: skip
     readonly_fields = ("verified_at", "verified_by", "created_at")
@@ -331,12 +347,53 @@ class OrganizationAdmin(ActionsOnlyAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ReadOnlyAdmin):
-    """Read-only: the API's `membership_add` and `membership_remove` change memberships."""
+    """Read-only: people join by accepting an invitation, and `membership_remove` removes
+    them, through the API."""
 
     list_display = ("user", "organization", "role", "created_at")
     list_filter = ("role", "organization__kind")
     search_fields = ("user__email", "user__full_name", "organization__name")
     list_select_related = ("user", "organization")
+
+
+@admin.action(description="Revoke selected pending invitations", permissions=["change"])
+def revoke_invitations(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Invitation]
+) -> None:
+    """Revoke each pending invitation through the service (audited); others are left."""
+    actor = _actor(request)
+    revoked = 0
+    for invitation in queryset.filter(status=InvitationStatus.PENDING).select_related(
+        "organization"
+    ):
+        try:
+            services.invitation_revoke(invitation=invitation, actor=actor)
+        except DomainError as error:
+            model_admin.message_user(request, f"{invitation}: {error.message}", messages.ERROR)
+        else:
+            revoked += 1
+    model_admin.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ActionsOnlyAdmin):
+    """Invitations to join organizations, made by their admins through the API; they are
+    answered by the invitees there. Pending ones can be revoked here."""
+
+    list_display = ("email", "organization", "role", "shown_status", "invited_by", "created_at",
+                    "expires_at", "responded_at")  # fmt: skip
+    list_filter = ("status", "role")
+    search_fields = ("email", "organization__name", "invited_by__email")
+    list_select_related = ("organization", "invited_by")
+    date_hierarchy = "created_at"
+    fields = ("organization", "email", "role", "status", "invited_by", "accepted_by",
+              "created_at", "expires_at", "responded_at")  # fmt: skip
+    readonly_fields = fields
+    actions = (revoke_invitations,)
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, invitation: Invitation) -> str:
+        return invitation.current_status
 
 
 class TokenStatusFilter(admin.SimpleListFilter):

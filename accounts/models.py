@@ -220,6 +220,66 @@ class Membership(models.Model):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Invitation(models.Model):
+    """An organization's admin invites an email with a role; the person signed in with that
+    email accepts (the membership is made then) or declines. Single use: it leaves `pending`
+    once. A pending one past `expires_at` reads as expired and can no longer be answered."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(help_text="Stored lowercased; matched in any case.")
+    role = models.CharField(
+        max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER
+    )
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    invited_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="invitation_expires_after_creation",
+            ),
+        ]
+        indexes = [models.Index(fields=["email", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization.name} ({self.role})"
+
+    @property
+    def current_status(self) -> str:
+        """The status as people read it: a pending invitation past its expiry is expired."""
+        if self.status == InvitationStatus.PENDING and self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return self.status
+
+
 class TokenScope(models.TextChoices):
     FULL = "full", "Full access as the user"
     USAGE_WRITE = "usage:write", "Post usage records and read allocation limits (schedulers)"

@@ -6,8 +6,17 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from accounts.models import AccessToken, Membership, MembershipRole, Organization, User
+from accounts.models import (
+    AccessToken,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    MembershipRole,
+    Organization,
+    User,
+)
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
@@ -75,3 +84,45 @@ def scheduler_account_get(*, account_id: UUID | str) -> User:
     if account is None:
         raise Http404
     return account
+
+
+def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
+    """Every invitation of the organization, newest first (for its admins)."""
+    return (
+        Invitation.objects.filter(organization=organization)
+        .select_related("invited_by")
+        .order_by("-created_at", "id")
+    )
+
+
+def invitation_get(*, organization: Organization, invitation_id: UUID | str) -> Invitation:
+    invitation = invitation_list(organization=organization).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404
+    return invitation
+
+
+def invitation_list_for_invitee(*, user: User) -> QuerySet[Invitation]:
+    """The invitations sent to the user's email that can still be answered, newest first."""
+    return (
+        Invitation.objects.filter(
+            email=user.email.lower(),
+            status=InvitationStatus.PENDING,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("organization")
+        .order_by("-created_at", "id")
+    )
+
+
+def invitation_get_for_invitee(*, user: User, invitation_id: UUID | str) -> Invitation:
+    """One invitation sent to the user's email, in any status (answering a used one is a
+    conflict, not a mystery); anyone else's answers 404."""
+    invitation = (
+        Invitation.objects.filter(pk=invitation_id, email=user.email.lower())
+        .select_related("organization")
+        .first()
+    )
+    if invitation is None:
+        raise Http404
+    return invitation

@@ -1,4 +1,4 @@
-"""Writes of the accounts app: tokens, organizations, memberships, verification."""
+"""Writes of the accounts app: tokens, organizations, invitations, memberships, verification."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import (
     AccessToken,
+    Invitation,
+    InvitationStatus,
     Membership,
     MembershipRole,
     Organization,
@@ -25,13 +27,15 @@ from accounts.models import (
     User,
 )
 from portal.errors import (
+    AlreadyInvited,
     AlreadyMember,
     InvalidCredentials,
     InvalidTransition,
+    InvitationExpired,
     LastAdmin,
+    NotVisible,
     ScopeNotAllowed,
     SourceTaken,
-    UnknownUser,
 )
 
 TOKEN_PREFIX = "pap_"
@@ -104,7 +108,7 @@ def token_obtain(
 ) -> IssuedToken:
     """Exchange an email and password for a new token; wrong credentials write nothing.
 
-    The email matches in any case, as in `membership_add`: users added in the admin keep
+    The email matches in any case, as invitations do: users added in the admin keep
     the case they were typed in, while the authentication backend compares exactly. Only
     people have passwords, so a `usage:write` scope is refused before anything is checked.
     """
@@ -263,28 +267,132 @@ def organization_verify(*, organization: Organization, actor: Actor) -> Organiza
     return organization
 
 
-def membership_add(
+def invitation_create(
     *, organization: Organization, email: str, role: str, actor: Actor
-) -> Membership:
-    """Add an existing user to an organization by email (its admins, or operators)."""
+) -> Invitation:
+    """Invite an email to the organization with a role (its admins, or operators) and mail
+    the invitee after commit. Nothing tells whether the email has an account: the answer is
+    the same either way. An email of a current member is refused (the admins see their
+    members); so is one with a pending invitation. Earlier pending invitations of the email
+    that expired are marked so first.
+
+    Locks the organization's row, so that two admins inviting the same email at once make
+    one invitation.
+    """
     authz.require_organization_admin(actor=actor, organization_id=organization.pk)
-    user = User.objects.filter(
-        email__iexact=email, is_active=True, scheduler_source__isnull=True
-    ).first()
-    if user is None:
-        raise UnknownUser()
-    try:
-        with transaction.atomic():
-            membership = Membership.objects.create(user=user, organization=organization, role=role)
-            audit_record(
-                actor=actor,
-                verb="membership.add",
-                target=organization,
-                after={"user": str(user.pk), "email": user.email, "role": role},
-            )
-    except IntegrityError as error:
-        raise AlreadyMember() from error
+    email = email.strip().lower()
+    now = timezone.now()
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+            raise AlreadyMember()
+        pending = Invitation.objects.filter(
+            organization=organization, email=email, status=InvitationStatus.PENDING
+        )
+        pending.filter(expires_at__lte=now).update(status=InvitationStatus.EXPIRED)
+        if pending.exists():
+            raise AlreadyInvited()
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            invited_by=authz.person(actor),
+            created_at=now,
+            expires_at=now + timedelta(days=settings.PORTAL_INVITATION_DAYS),
+        )
+        audit_record(
+            actor=actor,
+            verb="invitation.create",
+            target=organization,
+            after={"invitation": str(invitation.pk), "email": email, "role": role},
+        )
+        tasks.send_invitation.delay_on_commit(str(invitation.pk))
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+    """Withdraw a pending invitation (the organization's admins, or operators)."""
+    authz.require_organization_admin(actor=actor, organization_id=invitation.organization_id)
+    with transaction.atomic():
+        current = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        _check_pending(current, "revoked")
+        current.status = InvitationStatus.REVOKED
+        current.responded_at = timezone.now()
+        current.save(update_fields=["status", "responded_at"])
+        audit_record(
+            actor=actor,
+            verb="invitation.revoke",
+            target=current.organization,
+            after={"invitation": str(current.pk), "email": current.email},
+        )
+    return current
+
+
+def _check_pending(invitation: Invitation, verb: str) -> None:
+    if invitation.status != InvitationStatus.PENDING:
+        raise InvalidTransition(f"The invitation is {invitation.status}: it cannot be {verb}.")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationExpired()
+
+
+def _lock_for_invitee(invitation: Invitation, user: User) -> Invitation:
+    """The invitation, locked, if it was sent to this user's email; anyone else is told it
+    does not exist."""
+    current = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    # A scheduler service account is no person: it joins no organization.
+    person = user.is_active and user.scheduler_source is None
+    if not person or current.email != user.email.lower():
+        raise NotVisible()
+    return current
+
+
+def invitation_accept(*, invitation: Invitation, actor: User) -> Membership:
+    """The invitee (signed in with the invited email) accepts: the membership is made now,
+    with the invited role. Single use; an expired or answered invitation is refused.
+
+    Locks the invitation, so that two acceptances at once make one membership.
+    """
+    with transaction.atomic():
+        current = _lock_for_invitee(invitation, actor)
+        _check_pending(current, "accepted")
+        if Membership.objects.filter(user=actor, organization_id=current.organization_id).exists():
+            raise AlreadyMember()
+        membership = Membership.objects.create(
+            user=actor, organization_id=current.organization_id, role=current.role
+        )
+        current.status = InvitationStatus.ACCEPTED
+        current.accepted_by = actor
+        current.responded_at = timezone.now()
+        current.save(update_fields=["status", "accepted_by", "responded_at"])
+        audit_record(
+            actor=actor,
+            verb="membership.add",
+            target=current.organization,
+            after={
+                "user": str(actor.pk),
+                "email": actor.email,
+                "role": current.role,
+                "invitation": str(current.pk),
+            },
+        )
     return membership
+
+
+def invitation_decline(*, invitation: Invitation, actor: User) -> Invitation:
+    """The invitee declines; no membership is made, and the invitation is used up."""
+    with transaction.atomic():
+        current = _lock_for_invitee(invitation, actor)
+        _check_pending(current, "declined")
+        current.status = InvitationStatus.DECLINED
+        current.responded_at = timezone.now()
+        current.save(update_fields=["status", "responded_at"])
+        audit_record(
+            actor=actor,
+            verb="invitation.decline",
+            target=current.organization,
+            after={"invitation": str(current.pk), "email": current.email},
+        )
+    return current
 
 
 def membership_remove(*, membership: Membership, actor: Actor) -> None:

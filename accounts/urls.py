@@ -24,6 +24,27 @@ urlpatterns = [
         name="organization-members",
     ),
     path(
+        "organizations/<uuid:organization_id>/invitations/",
+        views.OrganizationInvitationsView.as_view(),
+        name="organization-invitations",
+    ),
+    path(
+        "organizations/<uuid:organization_id>/invitations/<uuid:invitation_id>/revoke/",
+        views.OrganizationInvitationRevokeView.as_view(),
+        name="organization-invitation-revoke",
+    ),
+    path("invitations/", views.InvitationListView.as_view(), name="invitation-list"),
+    path(
+        "invitations/<uuid:invitation_id>/accept/",
+        views.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<uuid:invitation_id>/decline/",
+        views.InvitationDeclineView.as_view(),
+        name="invitation-decline",
+    ),
+    path(
         "organizations/<uuid:organization_id>/members/<uuid:user_id>/",
         views.OrganizationMemberView.as_view(),
         name="organization-member",

@@ -12,14 +12,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import authz, selectors, services
-from accounts.models import AccessToken, Membership, Organization, User
+from accounts.models import AccessToken, Invitation, Membership, Organization, User
 from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
 from accounts.serializers import (
-    MemberAddInputSerializer,
+    InvitationCreateInputSerializer,
+    InvitationSerializer,
     MemberSerializer,
+    MembershipOrganizationSerializer,
     MeSerializer,
     OrganizationCreateInputSerializer,
     OrganizationSerializer,
+    ReceivedInvitationSerializer,
     SchedulerAccountCreateInputSerializer,
     SchedulerAccountSerializer,
     SchedulerTokenIssueInputSerializer,
@@ -191,27 +194,12 @@ class OrganizationMembersView(generics.GenericAPIView[Membership]):
 
     @extend_schema(
         tags=["organizations"],
-        summary="The organization's members (its admins)",
+        summary="The organization's members (its admins); people join by invitation",
         responses=MemberSerializer(many=True),
     )
     def get(self, request: Request, organization_id: UUID) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
-
-    @extend_schema(
-        tags=["organizations"],
-        summary="Add an existing user by email (its admins)",
-        request=MemberAddInputSerializer,
-        responses={201: MemberSerializer},
-    )
-    def post(self, request: Request, organization_id: UUID) -> Response:
-        organization = _organization_for_admin(request, organization_id)
-        serializer = MemberAddInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        membership = services.membership_add(
-            organization=organization, actor=_user(request), **serializer.validated_data
-        )
-        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 class OrganizationMemberView(APIView):
@@ -283,3 +271,110 @@ class SchedulerAccountTokenView(APIView):
         response = Response(body, status=status.HTTP_201_CREATED)
         patch_cache_control(response, no_store=True)  # the secret: never kept by a cache
         return response
+
+
+class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self) -> QuerySet[Invitation]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
+            return Invitation.objects.none()
+        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
+        return selectors.invitation_list(organization=organization)
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="The organization's invitations, newest first (its admins)",
+        responses=InvitationSerializer(many=True),
+    )
+    def get(self, request: Request, organization_id: UUID) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["organizations"],
+        summary="Invite an email to join, with a role (its admins); the invitee is mailed",
+        description=(
+            "The membership exists only once the invitee, signed in with this email, accepts "
+            "(`POST /invitations/{id}/accept/`). The answer is the same whether or not the "
+            "email has an account. The invitation expires after "
+            "`PORTAL_INVITATION_DAYS` (14 by default). A current member's email answers 409 "
+            "`already_member`, an email with a pending invitation 409 `already_invited`."
+        ),
+        request=InvitationCreateInputSerializer,
+        responses={201: InvitationSerializer},
+    )
+    def post(self, request: Request, organization_id: UUID) -> Response:
+        organization = _organization_for_admin(request, organization_id)
+        serializer = InvitationCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = services.invitation_create(
+            organization=organization, actor=_user(request), **serializer.validated_data
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationInvitationRevokeView(APIView):
+    @extend_schema(
+        tags=["organizations"],
+        summary="Revoke a pending invitation (its admins)",
+        request=None,
+        responses=InvitationSerializer,
+    )
+    def post(self, request: Request, organization_id: UUID, invitation_id: UUID) -> Response:
+        organization = _organization_for_admin(request, organization_id)
+        invitation = selectors.invitation_get(
+            organization=organization, invitation_id=invitation_id
+        )
+        invitation = services.invitation_revoke(invitation=invitation, actor=_user(request))
+        return Response(InvitationSerializer(invitation).data)
+
+
+class InvitationListView(generics.GenericAPIView[Invitation]):
+    serializer_class = ReceivedInvitationSerializer
+
+    def get_queryset(self) -> QuerySet[Invitation]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Invitation.objects.none()
+        return selectors.invitation_list_for_invitee(user=_user(self.request))
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Invitations to your email that you can still accept or decline",
+        responses=ReceivedInvitationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ReceivedInvitationSerializer(page, many=True).data)
+
+
+class InvitationAcceptView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="Accept an invitation to your email: you join with the invited role",
+        description=(
+            "Single use: an invitation answered, revoked (409 `invalid_transition`) or expired "
+            "(409 `invitation_expired`) can no longer be accepted."
+        ),
+        request=None,
+        responses=MembershipOrganizationSerializer,
+    )
+    def post(self, request: Request, invitation_id: UUID) -> Response:
+        user = _user(request)
+        invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)
+        membership = services.invitation_accept(invitation=invitation, actor=user)
+        return Response(MembershipOrganizationSerializer(membership).data)
+
+
+class InvitationDeclineView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="Decline an invitation to your email",
+        request=None,
+        responses=ReceivedInvitationSerializer,
+    )
+    def post(self, request: Request, invitation_id: UUID) -> Response:
+        user = _user(request)
+        invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)
+        invitation = services.invitation_decline(invitation=invitation, actor=user)
+        return Response(ReceivedInvitationSerializer(invitation).data)

@@ -48,6 +48,16 @@ class AlreadyMember(DomainError):
     default_message = "This user is already a member of the organization."
 
 
+class AlreadyInvited(DomainError):
+    code = "already_invited"
+    default_message = "This email has a pending invitation; revoke it to invite again."
+
+
+class InvitationExpired(DomainError):
+    code = "invitation_expired"
+    default_message = "The invitation has expired; ask the organization's admins for a new one."
+
+
 class LastAdmin(DomainError):
     code = "last_admin"
     default_message = "An organization must keep at least one admin."
@@ -57,12 +67,6 @@ class InvalidCredentials(DomainError):
     code = "invalid_credentials"
     status_code = status.HTTP_400_BAD_REQUEST
     default_message = "No active user has this email and password."
-
-
-class UnknownUser(DomainError):
-    code = "unknown_user"
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_message = "No active user has this email."
 
 
 class ScopeNotAllowed(DomainError):

@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "OrganizationKindEnum": "accounts.models.OrganizationKind",
         "MembershipRoleEnum": "accounts.models.MembershipRole",
         "TokenScopeEnum": "accounts.models.TokenScope",
+        "InvitationStatusEnum": "accounts.models.InvitationStatus",
         "CountryEnum": "django_countries.countries",
         "ApplicationKindEnum": "allocations.models.ApplicationKind",
         "ApplicationStatusEnum": "allocations.models.ApplicationStatus",
@@ -319,6 +320,8 @@ PORTAL_USAGE_GRACE_HOURS = env.int("PORTAL_USAGE_GRACE_HOURS", default=24)
 # Personal access tokens.
 PORTAL_TOKEN_DEFAULT_DAYS = env.int("PORTAL_TOKEN_DEFAULT_DAYS", default=90)
 PORTAL_TOKEN_MAX_DAYS = env.int("PORTAL_TOKEN_MAX_DAYS", default=366)
+# Invitations to join an organization can be answered for this many days.
+PORTAL_INVITATION_DAYS = env.int("PORTAL_INVITATION_DAYS", default=14)
 
 # The cache holds the API's rate-limit counters: shared by all web processes in production
 # (CACHE_URL=redis://…/1), per process by default.

@@ -95,6 +95,15 @@ class PortalClient:
     def token_revoke(self, token_id: str) -> None:
         self.request("DELETE", f"tokens/{token_id}/")
 
+    def invitations(self) -> list[dict[str, Any]]:
+        return self.pages("invitations/")
+
+    def invitation_accept(self, invitation_id: str) -> Any:
+        return self.request("POST", f"invitations/{invitation_id}/accept/")
+
+    def invitation_decline(self, invitation_id: str) -> Any:
+        return self.request("POST", f"invitations/{invitation_id}/decline/")
+
     # --- scheduler service accounts (operators)
     def scheduler_accounts(self) -> list[dict[str, Any]]:
         return self.pages("scheduler-accounts/")

@@ -47,6 +47,8 @@ scheduler_app = typer.Typer(
     help="Scheduler service accounts and their usage:write tokens (operators)."
 )
 app.add_typer(scheduler_app, name="scheduler")
+invitations_app = typer.Typer(help="Invitations to join organizations: list, accept, decline.")
+app.add_typer(invitations_app, name="invitations")
 out = Console()
 err = Console(stderr=True)
 
@@ -383,6 +385,37 @@ def tokens_revoke(token: Annotated[str, typer.Argument(help="The token's id.")])
     """Revoke a token."""
     _call(_client().token_revoke, token)
     out.print("revoked")
+
+
+@invitations_app.command("list")
+def invitations_list(as_json: JsonOption = False) -> None:
+    """Invitations to your email that you can still answer."""
+    items = _call(_client().invitations)
+    rows = [[i["id"], i["organization"]["name"], i["role"], i["expires_at"][:10]]
+            for i in items]  # fmt: skip
+    _emit(items, _table("Invitations", ["id", "organization", "role", "expires"], rows), as_json)
+
+
+@invitations_app.command("accept")
+def invitations_accept(
+    invitation: Annotated[str, typer.Argument(help="The invitation's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Accept an invitation: you join the organization with the invited role."""
+    membership = _call(_client().invitation_accept, invitation)
+    if as_json:
+        _emit(membership, None, True)
+    else:
+        out.print(f"You joined {membership['organization']['name']} as {membership['role']}.")
+
+
+@invitations_app.command("decline")
+def invitations_decline(
+    invitation: Annotated[str, typer.Argument(help="The invitation's id.")],
+) -> None:
+    """Decline an invitation."""
+    _call(_client().invitation_decline, invitation)
+    out.print("declined")
 
 
 def main() -> None:

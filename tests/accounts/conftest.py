@@ -9,6 +9,7 @@ import pytest
 from accounts.models import (
     AccessToken,
     AuditEvent,
+    Invitation,
     Membership,
     Organization,
     TokenScope,
@@ -42,6 +43,7 @@ def counts() -> Callable[[], dict[str, int]]:
             "tokens": AccessToken.objects.count(),
             "revoked": AccessToken.objects.filter(revoked_at__isnull=False).count(),
             "audit_events": AuditEvent.objects.count(),
+            "invitations": Invitation.objects.count(),
         }
 
     return count

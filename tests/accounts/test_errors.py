@@ -15,7 +15,7 @@ POSTS = [
     "/api/v1/auth/token/",
     "/api/v1/tokens/",
     "/api/v1/organizations/",
-    "/api/v1/organizations/{organization}/members/",
+    "/api/v1/organizations/{organization}/invitations/",
 ]
 
 

@@ -12,7 +12,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services
-from accounts.models import AuditEvent, Membership, MembershipRole, Organization, User
+from accounts.models import (
+    AuditEvent,
+    Invitation,
+    Membership,
+    MembershipRole,
+    Organization,
+    User,
+)
 from tests.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
 from tests.races import race
 
@@ -160,9 +167,9 @@ def test_operators_verifying_at_once_record_one_verification():
     assert list(events.values_list("actor", flat=True)) == [organization.verified_by_id]
 
 
-def _add(organization_id: Any, email: str, actor_id: Any) -> Callable[[], object]:
+def _invite(organization_id: Any, email: str, actor_id: Any) -> Callable[[], object]:
     def run() -> object:
-        return services.membership_add(
+        return services.invitation_create(
             organization=Organization.objects.get(pk=organization_id),
             email=email,
             role="member",
@@ -173,21 +180,51 @@ def _add(organization_id: Any, email: str, actor_id: Any) -> Callable[[], object
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admins_adding_the_same_user_at_once_make_one_membership():
+def test_admins_inviting_the_same_email_at_once_make_one_invitation():
     # given
     organization = OrganizationFactory(name="Contested AS")
     admins = [
         MembershipFactory(organization=organization, role=MembershipRole.ADMIN).user
         for _ in range(4)
     ]
-    newcomer = UserFactory(email="newcomer@example.org")
 
     # when
     outcomes = race(
-        {str(admin.pk): _add(organization.pk, newcomer.email, admin.pk) for admin in admins}
+        {
+            str(admin.pk): _invite(organization.pk, "newcomer@example.org", admin.pk)
+            for admin in admins
+        }
     )
 
     # then
-    assert sorted(outcomes.values()) == ["AlreadyMember"] * 3 + ["ok"]
+    assert sorted(outcomes.values()) == ["AlreadyInvited"] * 3 + ["ok"]
+    assert Invitation.objects.filter(email="newcomer@example.org").count() == 1
+
+
+def _accept(invitation_id: Any, user_id: Any) -> Callable[[], object]:
+    def run() -> object:
+        return services.invitation_accept(
+            invitation=Invitation.objects.get(pk=invitation_id),
+            actor=User.objects.get(pk=user_id),
+        )
+
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_accepted_several_times_at_once_makes_one_membership():
+    # given
+    organization = OrganizationFactory(name="Contested AS")
+    admin = MembershipFactory(organization=organization, role=MembershipRole.ADMIN).user
+    newcomer = UserFactory(email="newcomer@example.org")
+    invitation = services.invitation_create(
+        organization=organization, email=newcomer.email, role="member", actor=admin
+    )
+
+    # when: the invitee's four tabs accept at the same moment
+    outcomes = race({str(n): _accept(invitation.pk, newcomer.pk) for n in range(4)})
+
+    # then
+    assert sorted(outcomes.values()) == ["InvalidTransition"] * 3 + ["ok"]
     assert Membership.objects.filter(user=newcomer).count() == 1
     assert AuditEvent.objects.filter(verb="membership.add").count() == 1

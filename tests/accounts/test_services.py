@@ -16,9 +16,23 @@ from django.utils import timezone
 
 from accounts import selectors, services, tasks
 from accounts.audit import audit_record, snapshot
-from accounts.models import AccessToken, AuditEvent, Membership, MembershipRole, Organization
+from accounts.models import (
+    AccessToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    MembershipRole,
+    Organization,
+)
 from accounts.validators import validate_norwegian_organization_number
-from portal.errors import AlreadyMember, InvalidCredentials, LastAdmin, UnknownUser
+from portal.errors import (
+    AlreadyMember,
+    InvalidCredentials,
+    InvitationExpired,
+    LastAdmin,
+    NotAllowed,
+    NotVisible,
+)
 from tests.accounts.bodies import audit_rows, audit_when
 from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
@@ -268,13 +282,19 @@ def test_verifying_twice_records_and_queues_once(
 # --- memberships -------------------------------------------------------------------------------
 
 
-def test_adding_a_member_finds_the_user_by_email_in_any_case(org_admin, organization, outsider):
-    # when
-    membership = services.membership_add(
+def test_an_invitation_is_matched_to_the_invitees_email_in_any_case(
+    org_admin, organization, outsider
+):
+    # given
+    invitation = services.invitation_create(
         organization=organization, email="SOMEONE@elsewhere.example", role="member", actor=org_admin
     )
 
+    # when
+    membership = services.invitation_accept(invitation=invitation, actor=outsider)
+
     # then
+    assert invitation.email == "someone@elsewhere.example"
     assert (membership.user, membership.organization, membership.role) == (
         outsider,
         organization,
@@ -282,7 +302,7 @@ def test_adding_a_member_finds_the_user_by_email_in_any_case(org_admin, organiza
     )
 
 
-def test_adding_an_existing_member_raises_and_leaves_the_transaction_usable(
+def test_inviting_an_existing_member_raises_and_leaves_the_transaction_usable(
     org_admin, member, organization, counts
 ):
     # given
@@ -291,7 +311,7 @@ def test_adding_an_existing_member_raises_and_leaves_the_transaction_usable(
     # when: inside the caller's transaction, as in a request
     with transaction.atomic():
         with pytest.raises(AlreadyMember):
-            services.membership_add(
+            services.invitation_create(
                 organization=organization, email=member.email, role="admin", actor=org_admin
             )
         still_usable = Membership.objects.filter(user=member).count()
@@ -299,18 +319,60 @@ def test_adding_an_existing_member_raises_and_leaves_the_transaction_usable(
     # then
     assert still_usable == 1
     assert counts() == before
+    assert not Invitation.objects.exists()
 
 
-def test_adding_an_unknown_email_raises_and_writes_nothing(org_admin, organization, counts):
+def test_an_invitation_to_an_unknown_email_makes_no_user(org_admin, organization, counts):
     # given
     before = counts()
 
+    # when
+    invitation = services.invitation_create(
+        organization=organization, email="nobody@example.org", role="member", actor=org_admin
+    )
+
+    # then
+    assert invitation.status == "pending"
+    assert counts() == {
+        **before,
+        "audit_events": before["audit_events"] + 1,
+        "invitations": before["invitations"] + 1,
+    }
+
+
+def test_only_the_invitee_accepts_and_an_expired_invitation_is_refused(
+    org_admin, organization, outsider, member
+):
+    # given
+    invitation = services.invitation_create(
+        organization=organization, email=outsider.email, role="member", actor=org_admin
+    )
+
+    # when / then: someone else, even a member, is told it does not exist
+    with pytest.raises(NotVisible):
+        services.invitation_accept(invitation=invitation, actor=member)
+    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now())
+    with pytest.raises(InvitationExpired):
+        services.invitation_accept(invitation=invitation, actor=outsider)
+    assert not Membership.objects.filter(user=outsider).exists()
+
+
+def test_a_member_who_is_no_admin_cannot_invite_or_revoke(org_admin, member, organization):
+    # given
+    invitation = services.invitation_create(
+        organization=organization, email="new@uit.example", role="member", actor=org_admin
+    )
+
     # when / then
-    with pytest.raises(UnknownUser):
-        services.membership_add(
-            organization=organization, email="nobody@example.org", role="member", actor=org_admin
+    with pytest.raises(NotAllowed):
+        services.invitation_create(
+            organization=organization, email="x@uit.example", role="admin", actor=member
         )
-    assert counts() == before
+    with pytest.raises(NotAllowed):
+        services.invitation_revoke(invitation=invitation, actor=member)
+    assert list(Invitation.objects.values_list("email", "status")) == [
+        ("new@uit.example", "pending")
+    ]
 
 
 def test_removing_the_only_admin_raises_and_keeps_them(org_admin, member, counts):

@@ -141,6 +141,32 @@ def test_programs_capacity_and_tokens_print_tables(portal):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_invitee_lists_and_accepts_an_invitation(portal):
+    from accounts.models import Organization, User
+    from accounts.services import invitation_create
+
+    # given: another organization invites the demo applicant
+    operator = User.objects.get(email="operator@narvik.example")
+    organization = Organization.objects.create(name="Aurora AS", kind="startup", country="NO")
+    invitation = invitation_create(
+        organization=organization, email="founder@fjordai.example", role="member", actor=operator
+    )
+    _login(portal)
+
+    # when
+    listed = _run("invitations", "list")
+    accepted = _run("invitations", "accept", str(invitation.pk))
+    again = _run("invitations", "accept", str(invitation.pk))
+
+    # then
+    assert listed[0] == 0
+    assert "Aurora AS" in listed[1]
+    assert accepted == (0, "You joined Aurora AS as member.\n")
+    assert again[0] == 1
+    assert organization.memberships.filter(user__email="founder@fjordai.example").exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_unknown_names_and_ids_exit_4(portal):
     # given
     _login(portal)
@@ -210,7 +236,7 @@ def test_an_operator_creates_a_scheduler_account_whose_token_posts_usage(portal,
 
 def test_every_command_has_help():
     for command in ("login", "programs", "capacity", "apply", "status", "watch", "allocations",
-                    "usage", "release", "tokens", "scheduler"):  # fmt: skip
+                    "usage", "release", "tokens", "scheduler", "invitations"):  # fmt: skip
         code, output = _run(command, "--help")
         assert code == 0, command
         assert "Usage" in output

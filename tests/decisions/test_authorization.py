@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent, MembershipRole, User
+from accounts.models import AuditEvent, Membership, MembershipRole, User
 from allocations.models import Allocation, AllocationStatus, Application, BackendCall
 from allocations.models.demand import ReviewQueueItem
 from allocations.services import allocations as allocation_services
@@ -304,3 +304,28 @@ def test_a_staff_reviewer_with_the_permission_approves_in_the_admin(in_review, f
     assert response.status_code == 302
     assert Application.objects.get(pk=in_review.pk).status == "approved"
     assert _messages(response) == ["1 application(s) approved."]
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+def test_a_program_reviewer_invited_to_an_organization_still_decides_its_applications(
+    client_for, in_review, reviewer, founder, startup
+):
+    # given: the applicant's admin invites the program's reviewer, who never accepts
+    invited = client_for(founder).post(
+        f"/api/v1/organizations/{startup.pk}/invitations/",
+        {"email": reviewer.email, "role": "member"},
+        format="json",
+    )
+
+    # when
+    response = client_for(reviewer).post(
+        f"/api/v1/applications/{in_review.pk}/approve/", {"reason": "Sound plan."}, format="json"
+    )
+
+    # then
+    assert invited.status_code == 201
+    assert response.status_code == 200
+    assert response.json()["status"] == "approved"
+    assert not Membership.objects.filter(user=reviewer).exists()
