@@ -136,3 +136,27 @@ def test_an_outsider_cannot_remove_a_member_and_is_not_told_the_organization_exi
         services.membership_remove(membership=member, actor=UserFactory())
     assert refusal.value.status_code == 404
     assert Membership.objects.filter(organization=organization).count() == 2
+
+
+def test_staff_without_the_model_permission_cannot_write_the_inventory_in_the_admin():
+    # given: staff who may only look at sites
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+    from django.urls import reverse
+
+    viewer = OperatorFactory()
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_site"))
+    client = Client()
+    client.force_login(viewer)
+
+    # when
+    response = client.post(
+        reverse("admin:allocations_site_add"),
+        {"name": "rogue", "country": "NO", "pue": "1.10", "power_phases-TOTAL_FORMS": "0",
+         "power_phases-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+
+    # then
+    assert response.status_code == 403
+    assert not Site.objects.exists()
+    assert not AuditEvent.objects.exists()
