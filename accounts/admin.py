@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -181,6 +182,14 @@ class UserAdmin(DjangoUserAdmin):
         # Deleting a user would drop their memberships (perhaps an organization's last admin)
         # and tokens with no audit trail, and is refused once they applied: deactivate instead.
         return False
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and {"scheduler_username", "is_active"} & set(form.changed_data):
+                # Their organizations' scheduler accounts gain or lose them.
+                for organization_id in obj.memberships.values_list("organization_id", flat=True):
+                    services.organization_scheduler_sync(organization_id)
 
 
 class SchedulerAccountCreationForm(forms.ModelForm[SchedulerAccount]):

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -267,6 +268,14 @@ def organization_verify(*, organization: Organization, actor: Actor) -> Organiza
     return organization
 
 
+def organization_scheduler_sync(organization_id: Any) -> None:
+    """The organization's members changed: its scheduler accounts follow them (the calls
+    are queued in the caller's transaction and run after commit)."""
+    from allocations.services.scheduler import scheduler_users_changed
+
+    scheduler_users_changed(organization_id=organization_id)
+
+
 def invitation_create(
     *, organization: Organization, email: str, role: str, actor: Actor
 ) -> Invitation:
@@ -375,6 +384,7 @@ def invitation_accept(*, invitation: Invitation, actor: User) -> Membership:
                 "invitation": str(current.pk),
             },
         )
+        organization_scheduler_sync(current.organization_id)
     return membership
 
 
@@ -423,3 +433,4 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
                     "role": membership.role,
                 },
             )
+            organization_scheduler_sync(membership.organization_id)

@@ -48,6 +48,7 @@ class BackendCall(models.Model):
         SET_LIMIT = "set_limit", "Set the GPU-minute limit"
         SUSPEND = "suspend", "Suspend"
         RESUME = "resume", "Resume"
+        SYNC_USERS = "sync_users", "Bring the users up to date"
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -20,10 +20,19 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import Membership
 from allocations.backends import AccountSpec, ClusterAccount, account_name, get_backend
-from allocations.models import Allocation, AllocationStatus, SchedulerCheck
+from allocations.models import Allocation, AllocationStatus, BackendCall, SchedulerCheck
+from allocations.services.usage import backend_request
 
 # Statuses whose allocations may start new GPU jobs: all others are stopped.
 RUNNABLE = (AllocationStatus.ACTIVE,)
+# Allocations whose accounts may still run jobs (or be resumed): their users follow the
+# organization's members.
+FOLLOWING = (
+    AllocationStatus.SCHEDULED,
+    AllocationStatus.ACTIVE,
+    AllocationStatus.EXHAUSTED,
+    AllocationStatus.SUSPENDED,
+)
 # Checks are kept this long (the metric reads the newest one).
 CHECKS_KEPT = timedelta(days=7)
 
@@ -53,6 +62,18 @@ def scheduler_spec(*, allocation: Allocation) -> AccountSpec:
     """The account the allocation should have on the scheduler, from its state now."""
     users = _usernames({allocation.organization_id}).get(allocation.organization_id, ())
     return _spec(allocation, users)
+
+
+def scheduler_users_changed(*, organization_id: Any) -> int:
+    """The organization's members, or their scheduler user names, changed: queue a call that
+    brings the users of each of its live allocations' accounts up to date. Call inside the
+    transaction of the change; the calls run after commit. Answers the calls queued."""
+    allocations = Allocation.objects.filter(organization_id=organization_id, status__in=FOLLOWING)
+    queued = 0
+    for allocation in allocations:
+        backend_request(allocation=allocation, action=BackendCall.Action.SYNC_USERS)
+        queued += 1
+    return queued
 
 
 def scheduler_intent() -> dict[str, AccountSpec]:

@@ -229,3 +229,69 @@ def test_the_recording_backend_is_the_default_and_reconciles_nothing(settings):
     assert "PORTAL_SCHEDULER_BACKEND=allocations.backends.recording.RecordingBackend\n" in example
     with pytest.raises(CommandError, match="holds no cluster"):
         call_command("scheduler_reconcile")
+
+
+def test_members_who_join_or_leave_join_or_leave_the_account(allocation, founder, fake_slurm):
+    from accounts.models import Membership
+    from accounts.services import membership_add, membership_remove
+
+    # given
+    founder.scheduler_username = "kari"
+    founder.save(update_fields=["scheduler_username"])
+    UserFactory(email="ola@fjord.example", scheduler_username="ola")
+    _run_pending(allocation)
+
+    # when
+    membership_add(
+        organization=allocation.organization,
+        email="ola@fjord.example",
+        role="member",
+        actor=founder,
+    )
+    _run_pending(allocation)
+    joined = set(fake_slurm.accounts[account_name(allocation.pk)]["users"])
+    membership_remove(
+        membership=Membership.objects.get(user__email="ola@fjord.example"), actor=founder
+    )
+    _run_pending(allocation)
+
+    # then
+    assert joined == {"kari", "ola"}
+    assert set(fake_slurm.accounts[account_name(allocation.pk)]["users"]) == {"kari"}
+
+
+def test_an_operator_who_sets_a_scheduler_user_name_in_the_admin_adds_it_to_the_accounts(
+    allocation, founder, fake_slurm, client
+):
+    from tests.factories import OperatorFactory
+
+    # given
+    _run_pending(allocation)
+    admin = OperatorFactory(is_superuser=True)
+    client.force_login(admin)
+    page = client.get(f"/admin/accounts/user/{founder.pk}/change/")
+    form = page.context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None}
+    data.update(
+        email=founder.email,
+        full_name=founder.full_name,
+        scheduler_username="kari",
+        is_active="on",
+        date_joined_0=founder.date_joined.date().isoformat(),
+        date_joined_1="00:00:00",
+    )
+    for key in ("groups", "user_permissions", "password", "last_login"):
+        data.pop(key, None)
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update(
+            {f"{management.prefix}-{name}": value for name, value in management.initial.items()}
+        )
+
+    # when
+    response = client.post(f"/admin/accounts/user/{founder.pk}/change/", data)
+    _run_pending(allocation)
+
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert set(fake_slurm.accounts[account_name(allocation.pk)]["users"]) == {"kari"}
