@@ -236,3 +236,36 @@ def test_reconcile_finds_a_limit_changed_by_hand_and_mends_it(approve, member, s
     assert held_after_dry_run == "NoDecay|gres/gpu=1|"
     assert f"{account}: mended" in mended.getvalue()
     assert _qos(slurm_cluster, allocation) == "NoDecay|gres/gpu=600|"
+
+
+def test_the_backend_runs_as_a_plain_unix_user_with_slurm_admin_level(
+    member, slurm_cluster, unix_user, settings, startup
+):
+    from allocations.backends import AccountSpec
+    from allocations.backends.slurm import SlurmBackend, run_command
+
+    # given: the portal's tools run as a Unix user of their own with Slurm's Admin level
+    # (Operator level may not add a QOS: "Access/permission denied")
+    portal = unix_user()
+    slurm_cluster.run(
+        "sacctmgr", "-i", "add", "user", portal, "Account=root", "AdminLevel=Admin"
+    )  # fmt: skip
+    backend = SlurmBackend(
+        runner=lambda command: run_command(["runuser", "-u", portal, "--", *command])
+    )
+    spec = AccountSpec(
+        account="pap-00000000operator",
+        organization=startup.name,
+        gpu_minutes=600,
+        users=(member,),
+    )
+
+    # when: it creates, stops and reads
+    created = backend.apply(spec)
+    stopped = backend.apply(AccountSpec(**{**spec.__dict__, "runnable": False}))
+    held = backend.accounts()["pap-00000000operator"]
+    backend.fetch_usage(timezone.now() - timedelta(hours=1))
+
+    # then
+    assert (len(created), len(stopped)) == (3, 1)
+    assert (held.gpu_minutes, held.gpu_cap, set(held.users)) == (600, 0, {member})
