@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,15 @@ def unix_user(slurm_cluster: Cluster) -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"papu{secrets.token_hex(4)}"
-        subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/bin/sh", name],
-            check=True,
-            capture_output=True,
-        )
-        made.append(name)
-        return name
+        for _attempt in range(20):  # another run may hold the lock on /etc/passwd
+            added = subprocess.run(
+                ["useradd", "--no-create-home", "--shell", "/bin/sh", name], capture_output=True
+            )
+            if added.returncode == 0:
+                made.append(name)
+                return name
+            time.sleep(0.5)
+        raise RuntimeError(f"useradd {name}: {added.stderr.decode().strip()}")
 
     yield make
     for name in made:
