@@ -233,21 +233,22 @@ def test_the_recording_backend_is_the_default_and_reconciles_nothing(settings):
 
 def test_members_who_join_or_leave_join_or_leave_the_account(allocation, founder, fake_slurm):
     from accounts.models import Membership
-    from accounts.services import membership_add, membership_remove
+    from accounts.services import invitation_accept, invitation_create, membership_remove
 
     # given
     founder.scheduler_username = "kari"
     founder.save(update_fields=["scheduler_username"])
-    UserFactory(email="ola@fjord.example", scheduler_username="ola")
+    ola = UserFactory(email="ola@fjord.example", scheduler_username="ola")
     _run_pending(allocation)
 
     # when
-    membership_add(
+    invitation = invitation_create(
         organization=allocation.organization,
         email="ola@fjord.example",
         role="member",
         actor=founder,
     )
+    invitation_accept(invitation=invitation, actor=ola)
     _run_pending(allocation)
     joined = set(fake_slurm.accounts[account_name(allocation.pk)]["users"])
     membership_remove(
