@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_cache_control
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -31,6 +31,7 @@ from accounts.serializers import (
     TokenObtainInputSerializer,
     TokenSerializer,
 )
+from portal.schema import ErrorSerializer
 
 
 def _user(request: Request) -> User:
@@ -39,10 +40,13 @@ def _user(request: Request) -> User:
     return user
 
 
-def _issued(issued: services.IssuedToken) -> dict[str, object]:
+def _issued(issued: services.IssuedToken) -> Response:
+    """201 with the token and its secret; never stored by a cache on the way."""
     data = dict(TokenSerializer(issued.token).data)
     data["token"] = issued.secret
-    return data
+    response = Response(data, status=status.HTTP_201_CREATED)
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 class TokenObtainView(APIView):
@@ -54,14 +58,20 @@ class TokenObtainView(APIView):
         tags=["auth"],
         summary="Exchange email and password for a personal access token",
         request=TokenObtainInputSerializer,
-        responses={201: TokenIssuedSerializer},
+        responses={
+            201: TokenIssuedSerializer,
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="No active user has this email and password (`invalid_credentials`).",
+            ),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         serializer = TokenObtainInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = services.token_obtain(request=request._request, **serializer.validated_data)
-        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+        return _issued(issued)
 
 
 class MeView(APIView):
@@ -98,7 +108,7 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
         serializer = TokenCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = services.token_create(user=_user(request), **serializer.validated_data)
-        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+        return _issued(issued)
 
 
 class TokenDetailView(APIView):

@@ -65,7 +65,7 @@ class LastAdmin(DomainError):
 
 class InvalidCredentials(DomainError):
     code = "invalid_credentials"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code = status.HTTP_401_UNAUTHORIZED
     default_message = "No active user has this email and password."
 
 
@@ -174,7 +174,13 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
 
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
+        # A 401 names the scheme that would succeed (RFC 9110).
+        challenge = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else None
+        return Response(
+            error_body(exc.code, exc.message, **exc.extra),
+            status=exc.status_code,
+            headers=challenge,
+        )
 
     if not isinstance(exc, exceptions.APIException):
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
     "portal_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -53,10 +55,13 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id.get()
+        # Labels come from fixed sets only, so that no caller can grow the series: the
+        # method among the standard ones, the URL pattern (never the path).
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        method = request.method if request.method in _METHODS else "other"
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response
 
 
@@ -144,10 +149,23 @@ _collector = PortalCollector()
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format. With PORTAL_METRICS_TOKEN set, scrapers send it as Bearer."""
+    """Prometheus text format, to scrapers that send PORTAL_METRICS_TOKEN as Bearer.
+
+    Closed by default: without a token configured it answers 404, except under DEBUG (the
+    embedded default), where it is open.
+    """
     expected = settings.PORTAL_METRICS_TOKEN
-    if expected and request.headers.get("Authorization", "") != f"Bearer {expected}":
-        return HttpResponse(status=401)
+    if not expected:
+        if not settings.DEBUG:
+            return HttpResponse(status=404)
+    else:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            response = HttpResponse(status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     if _collector not in getattr(REGISTRY, "_collector_to_names", {}):
         REGISTRY.register(_collector)
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

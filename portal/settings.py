@@ -351,5 +351,6 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
-# /metrics answers only with `Authorization: Bearer <this>` when it is set.
+# /metrics answers only to `Authorization: Bearer <this>`; unset, it is closed (404) outside
+# DEBUG and open under DEBUG (the embedded default).
 PORTAL_METRICS_TOKEN = env.str("PORTAL_METRICS_TOKEN", default="")

@@ -131,7 +131,7 @@ def test_the_obtained_secret_authenticates_as_its_user(api, member):
     assert response.json()["id"] == str(member.pk)
 
 
-def test_a_wrong_password_answers_400_and_writes_nothing(api, member, counts):
+def test_a_wrong_password_answers_401_and_writes_nothing(api, member, counts):
     # given
     before = counts()
 
@@ -141,7 +141,7 @@ def test_a_wrong_password_answers_400_and_writes_nothing(api, member, counts):
     )
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json() == WRONG_CREDENTIALS
     assert counts() == before
 
@@ -156,7 +156,7 @@ def test_an_unknown_email_is_refused_like_a_wrong_password(api, counts):
     )
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json() == WRONG_CREDENTIALS
     assert counts() == before
 
@@ -172,7 +172,7 @@ def test_a_deactivated_user_gets_no_token_with_the_right_password(api, counts):
     )
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json() == WRONG_CREDENTIALS
     assert counts() == before
 
@@ -756,3 +756,23 @@ def test_revoking_with_a_malformed_id_answers_404_and_changes_nothing(client_for
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
     assert counts() == before
+
+
+def test_an_obtained_token_is_answered_with_no_store(api, member):
+    # when
+    response = api.post(
+        "/api/v1/auth/token/", {"email": member.email, "password": PASSWORD}, format="json"
+    )
+
+    # then
+    assert response.status_code == 201
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_a_created_token_is_answered_with_no_store(client_for, member):
+    # when
+    response = client_for(member).post("/api/v1/tokens/", {"name": "ci"}, format="json")
+
+    # then
+    assert response.status_code == 201
+    assert response["Cache-Control"] == "no-store"

@@ -72,7 +72,7 @@ def test_wrong_password_gets_no_token(api, member):
     )
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json() == {
         "code": "invalid_credentials",
         "message": "No active user has this email and password.",

@@ -58,13 +58,13 @@ def test_login_keeps_the_token_readable_by_its_owner_only(portal):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_wrong_password_exits_1_with_the_portals_message(portal):
+def test_a_wrong_password_exits_3_not_signed_in_with_the_portals_message(portal):
     # when
     code, output = _run("login", "--url", portal, "--email", "founder@fjordai.example",
                         "--password", "nope")  # fmt: skip
 
     # then
-    assert code == 1
+    assert code == 3
     assert "invalid_credentials" in output
     assert not config.config_path().exists()
 

@@ -55,7 +55,8 @@ def test_protected_operations_document_401_and_bearer_auth():
     me = schema["paths"]["/api/v1/me/"]["get"]
     assert "401" in me["responses"]
     token = schema["paths"]["/api/v1/auth/token/"]["post"]
-    assert "401" not in token["responses"]
+    assert token.get("security", [{}]) == [{}]
+    assert "invalid_credentials" in token["responses"]["401"]["description"]
 
 
 def test_docs_pages_are_served_from_local_files(client):
