@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -246,6 +246,22 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
     from django.views.defaults import bad_request
 
     return bad_request(request, exception or BadRequest())
+
+
+def locked_out(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """The answer to a sign-in while its user and address are locked out (django-axes): 429
+    with Retry-After; JSON under /api/, a short page elsewhere (the admin's login)."""
+    message = "Too many failed sign-ins for this account from this address; try again later."
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    response: HttpResponse
+    if _wants_json(request):
+        response = JsonResponse(error_body("locked_out", message), status=429)
+    else:
+        response = HttpResponse(message, content_type="text/plain; charset=utf-8", status=429)
+    response["Retry-After"] = retry_after
+    return response
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:

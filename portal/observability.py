@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import re
@@ -18,8 +19,10 @@ from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from rest_framework.exceptions import APIException
 from rest_framework.throttling import SimpleRateThrottle
 
+logger = logging.getLogger(__name__)
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -171,9 +174,52 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 
-class TokenRateThrottle(SimpleRateThrottle):
-    """A rate per personal access token (per user for sessions, per address for anyone),
-    with a scope of its own for the scheduler's usage posts."""
+def client_address(request: Any) -> str:
+    """The address of the client, trusting `X-Forwarded-For` only as far as there are
+    proxies in front (PORTAL_TRUSTED_PROXIES, DRF's NUM_PROXIES logic): each trusted proxy
+    appends the address it saw, so the client is the N-th from the end; anything before it
+    the client may have forged. With no proxy (the default) the header is ignored."""
+    meta = request.META
+    remote = str(meta.get("REMOTE_ADDR") or "")
+    proxies = settings.PORTAL_TRUSTED_PROXIES
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
+    if proxies <= 0 or not forwarded:
+        return remote
+    addresses = [part.strip() for part in str(forwarded).split(",")]
+    return addresses[-min(proxies, len(addresses))] or remote
+
+
+def sign_in_username(request: Any, credentials: dict[str, Any] | None) -> str:
+    """The account a sign-in attempt names, in one case, for the lockout's key."""
+    given = (credentials or {}).get("username") or (credentials or {}).get("email")
+    if not given and request.method == "POST" and request.content_type != "application/json":
+        given = request.POST.get("username")
+    return str(given or "").strip().lower()
+
+
+class _PortalThrottle(SimpleRateThrottle):
+    """A DRF rate limit whose store failing lets the request through, with a log line: the
+    limits protect the portal, an outage of their cache must not take it down."""
+
+    def get_ident(self, request: Any) -> str:
+        return client_address(request)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except APIException:
+            raise  # the request's own fault (a malformed body read for the login's email)
+        except Exception:
+            logger.warning(
+                "rate limit store unavailable; %s let through", type(self).__name__, exc_info=True
+            )
+            return True
+
+
+class UserRateThrottle(_PortalThrottle):
+    """A rate per user, whichever of its tokens or its session it uses (minting tokens does
+    not multiply it), per address for anyone signed out; a view may name a scope of its own
+    (`usage`, `login`)."""
 
     scope = "user"
 
@@ -182,11 +228,38 @@ class TokenRateThrottle(SimpleRateThrottle):
             self.scope = view.throttle_scope
             self.rate = self.get_rate()
             self.num_requests, self.duration = self.parse_rate(self.rate)
-        token = request.auth
-        if token is not None and hasattr(token, "pk"):
-            ident = f"token:{token.pk}"
-        elif request.user and request.user.is_authenticated:
+        if request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
             ident = f"address:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AddressRateThrottle(_PortalThrottle):
+    """A rate per client address, whoever is signed in: many accounts from one address
+    share it. Generous, as a university's users may share one address."""
+
+    scope = "address"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginEmailThrottle(_PortalThrottle):
+    """On the password login (a view with `throttle_scope = "login"`), a rate per target
+    email, whatever address the attempts come from."""
+
+    scope = "login_email"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if getattr(view, "throttle_scope", None) != "login":
+            return None
+        data = request.data
+        email = data.get("email") if isinstance(data, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+THROTTLES = (UserRateThrottle, AddressRateThrottle, LoginEmailThrottle)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_countries",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "allocations",
 ]
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -137,6 +140,25 @@ STORAGES = {
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GPU portal <noreply@localhost>")
 
+# How many reverse proxies stand in front of the web processes, each appending the address it
+# saw to X-Forwarded-For. 0 (the default): the header is ignored and the client is the
+# connection's address. Rate limits and the login lockout key on the address found so.
+PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
+
+# Password sign-ins (the admin's login page and POST auth/token/) lock out a user from one
+# address after this many failures within the window (django-axes, counted in the database).
+AXES_FAILURE_LIMIT = env.int("PORTAL_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.observability.client_address"
+AXES_USERNAME_FORM_FIELD = "username"  # the admin login form's; the API passes it too
+AXES_USERNAME_CALLABLE = "portal.observability.sign_in_username"
+AXES_LOCKOUT_CALLABLE = "portal.errors.locked_out"
+# Successful sign-ins are in the audit trail (tokens) and the session table already.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no banner on every start; lockouts still log a warning
+
 # Security: secure defaults outside DEBUG; behind a TLS-terminating proxy set
 # DJANGO_SECURE_PROXY_SSL_HEADER=true.
 SESSION_COOKIE_SECURE = not DEBUG
@@ -154,7 +176,11 @@ if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
 # the admin and the browsable docs; off unless PORTAL_OIDC_ENABLED. Tokens stay the way for
 # client tools.
 PORTAL_OIDC_ENABLED = env.bool("PORTAL_OIDC_ENABLED", default=False)
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    # Refuses password sign-ins (admin and API) while their user and address are locked out.
+    "accounts.backends.SignInLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 if PORTAL_OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.PortalOIDCBackend")
@@ -188,12 +214,20 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "portal.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["portal.observability.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.observability.UserRateThrottle",
+        "portal.observability.AddressRateThrottle",
+        "portal.observability.LoginEmailThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("PORTAL_RATE_LIMIT", default="1200/minute"),
+        "address": env.str("PORTAL_ADDRESS_RATE_LIMIT", default="3000/minute"),
         "usage": env.str("PORTAL_USAGE_RATE_LIMIT", default="600/minute"),
         "login": env.str("PORTAL_LOGIN_RATE_LIMIT", default="20/minute"),
+        "login_email": env.str("PORTAL_LOGIN_EMAIL_RATE_LIMIT", default="10/minute"),
     },
+    # The client's address: see PORTAL_TRUSTED_PROXIES below.
+    "NUM_PROXIES": env.int("PORTAL_TRUSTED_PROXIES", default=0),
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

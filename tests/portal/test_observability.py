@@ -161,12 +161,12 @@ def test_metrics_label_a_route_by_its_pattern_not_its_path(client_for, member, s
     assert "no-such-thing-1234" not in body
 
 
-def test_a_token_past_its_rate_gets_429_with_retry_after(api, member, monkeypatch):
-    from portal.observability import TokenRateThrottle
+def test_a_user_past_its_rate_gets_429_with_retry_after(api, member, monkeypatch):
+    from portal.observability import UserRateThrottle
 
     # given: three requests a minute (the class keeps the rates it read at import)
-    rates = {**TokenRateThrottle.THROTTLE_RATES, "user": "3/minute"}
-    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", rates)
+    rates = {**UserRateThrottle.THROTTLE_RATES, "user": "3/minute"}
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", rates)
     issued = token_create(user=member, name="busy")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
 
