@@ -199,17 +199,20 @@ def test_reconcile_without_drift_says_so(allocation, fake_slurm):
     assert out.getvalue() == "No drift.\n"
 
 
-def test_the_beat_checks_the_scheduler_and_metrics_show_the_drift(allocation, fake_slurm, client):
+def test_the_beat_checks_the_scheduler_and_metrics_show_the_drift(
+    allocation, fake_slurm, client, settings
+):
     from allocations.tasks import check_scheduler
 
     # given
     _run_pending(allocation)
     fake_slurm.qos[_qos(allocation)]["cap"] = 0  # stopped by hand
     fake_slurm.writes.clear()
+    settings.PORTAL_METRICS_TOKEN = "scrape-me"
 
     # when
     drifted = check_scheduler()
-    metrics = client.get("/metrics").content.decode()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").content.decode()
 
     # then
     assert drifted == 1
