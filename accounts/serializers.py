@@ -112,7 +112,8 @@ class TokenIssuedSerializer(TokenSerializer):
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    country = CountryField(country_dict=False)
+    # Null, never "", for a row stored without a country before countries were checked.
+    country = CountryField(country_dict=False, allow_null=True)
     is_verified = serializers.BooleanField(read_only=True)
 
     class Meta:

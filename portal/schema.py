@@ -26,10 +26,11 @@ class ValidationErrorSerializer(ErrorSerializer):
     # DRF pops declared fields from the class, so this does not shadow Serializer.fields.
     fields = serializers.DictField(  # type: ignore[assignment]
         child=FieldErrorSerializer(many=True),
+        required=False,
         help_text=(
-            "Errors per field path; nested fields and list items are joined by dots "
-            "(`records.3.gpu_seconds`); errors of the body as a whole are under "
-            "`non_field_errors`."
+            "With `validation_error` only: errors per field path; nested fields and list "
+            "items are joined by dots (`records.3.gpu_seconds`); errors of the body as a "
+            "whole are under `non_field_errors`."
         ),
     )
 
@@ -45,9 +46,11 @@ class PortalAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         errors: dict[str, OpenApiResponse] = {}
         has_body = self.method in ("POST", "PUT", "PATCH")
-        if has_body or self._get_filter_parameters() or self._is_list_view():
+        has_query = bool(self._get_filter_parameters() or self.get_override_parameters())
+        if has_body or has_query or self._is_list_view():
             errors["400"] = _error(
-                "Malformed JSON (`malformed_request`) or invalid fields (`validation_error`).",
+                "Malformed JSON (`malformed_request`), a body too deep, or invalid fields or "
+                "query parameters (`validation_error`, with `fields`).",
                 ValidationErrorSerializer,
             )
         if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
@@ -58,8 +61,15 @@ class PortalAutoSchema(AutoSchema):
             errors["403"] = _error(
                 "Authenticated but not allowed (`permission_denied`, `token_scope`)."
             )
-        if "{" in self.path:
+        if "{" in self.path and self._is_list_view():
+            errors["404"] = _error(
+                "No such object, or not visible to you; or a page past the last "
+                "(`not_found`, `Invalid page.`)."
+            )
+        elif "{" in self.path:
             errors["404"] = _error("No such object, or not visible to you (`not_found`).")
+        elif self._is_list_view():
+            errors["404"] = _error("A page past the last (`not_found`, `Invalid page.`).")
         if self.method in ("POST", "PATCH", "DELETE"):
             errors["409"] = _error(
                 "Refused by the current state (`invalid_transition`, `already_member`, …)."

@@ -34,7 +34,12 @@ class ApplicationSerializer(serializers.ModelSerializer):
     reasons = ReasonSerializer(many=True, read_only=True)
     allocation = serializers.SerializerMethodField()
     changes_allocation: serializers.PrimaryKeyRelatedField[Allocation] = (
-        serializers.PrimaryKeyRelatedField(source="allocation", read_only=True)
+        serializers.PrimaryKeyRelatedField(
+            source="allocation",
+            read_only=True,
+            allow_null=True,
+            help_text="The allocation a supplement or extension changes; null for a new one.",
+        )
     )
 
     class Meta:

@@ -22,7 +22,8 @@ MAX_WINDOW_DAYS = 3660
 
 
 class SiteSerializer(serializers.ModelSerializer):
-    country = CountryField(country_dict=False)
+    # Null, never "", for a row stored without a country before countries were checked.
+    country = CountryField(country_dict=False, allow_null=True)
 
     class Meta:
         model = Site
