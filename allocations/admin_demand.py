@@ -22,6 +22,7 @@ from allocations.models import (
     BackendCall,
     PoolDay,
     QuotaUsage,
+    SchedulerCheck,
     SiteDay,
     UsageRecord,
 )
@@ -392,3 +393,13 @@ class BackendCallAdmin(ReadOnlyAdmin):
     list_filter = ["backend", "action", "outcome"]
     search_fields = ["allocation__organization__name", "arguments"]
     list_select_related = ["allocation"]
+
+
+@admin.register(SchedulerCheck)
+class SchedulerCheckAdmin(ReadOnlyAdmin):
+    """Each comparison of the scheduler with the portal (`scheduler_reconcile`, and the beat
+    that runs it without mending): how many accounts drifted, and how."""
+
+    list_display = ["checked_at", "backend", "drifted_accounts", "mended"]
+    list_filter = ["backend", "mended"]
+    date_hierarchy = "checked_at"

@@ -22,6 +22,7 @@ from pathlib import Path
 PACKAGES = ("slurm-wlm", "slurmdbd", "munge", "slurm-client")
 DAEMONS = ("munged", "slurmdbd", "slurmctld", "slurmd", "sacctmgr", "sbatch", "mknod")
 GPUS = 8
+PREFIX = "portal-slurm-"
 
 
 class ClusterUnavailable(Exception):
@@ -70,6 +71,48 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path | None
         time.sleep(0.3)
     tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
     raise ClusterUnavailable(f"{what} did not come up within {timeout:.0f} s\n{tail}")
+
+
+def _alive(pid: int) -> bool:
+    return pid > 0 and Path(f"/proc/{pid}").exists()
+
+
+def _drop_database(name: str) -> None:
+    subprocess.run(
+        ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e", f"DROP DATABASE IF EXISTS `{name}`"],
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def reap_stale(parent: Path) -> None:
+    """Clear what killed runs left behind: the daemons of clusters whose test process is gone
+    (stopped by the pids they recorded), their folders, and accounting databases named
+    after a test process that is gone."""
+    for root in parent.glob(f"{PREFIX}*"):
+        try:
+            owner = int((root / "owner").read_text())
+        except (OSError, ValueError):
+            continue  # being set up, or not ours
+        if _alive(owner):
+            continue
+        for line in (
+            (root / "daemons").read_text().splitlines() if (root / "daemons").exists() else []
+        ):
+            name, _, pid = line.partition(" ")
+            comm = Path(f"/proc/{pid}/comm")
+            if pid.isdigit() and comm.exists() and comm.read_text().strip() == name[:15]:
+                os.kill(int(pid), signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+    listed = subprocess.run(
+        ["mariadb", "-h", "127.0.0.1", "-u", "root", "-N", "-e",
+         "SHOW DATABASES LIKE 'slurm\\_portal\\_test\\_%'"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    for name in listed.stdout.split():
+        pid = name.split("_")[3] if name.count("_") >= 4 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            _drop_database(name)
 
 
 def _wait_quietly(check: Callable[[], bool], timeout: float) -> None:
@@ -161,6 +204,9 @@ class Cluster:
         self.processes[name] = subprocess.Popen(
             command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        # Recorded so that a later run can stop them if this one is killed (reap_stale).
+        with (self.root / "daemons").open("a") as daemons:
+            daemons.write(f"{name} {self.processes[name].pid}\n")
 
     def run(
         self, *command: str, check: bool = True, user: str | None = None
@@ -181,6 +227,7 @@ class Cluster:
     def start(self) -> None:
         """Configure and start the daemons; answers once the node takes GPU jobs."""
         self._write_config()
+        (self.root / "owner").write_text(str(os.getpid()))
         log = self.root / "log"
         self._spawn(
             "munged",
@@ -229,8 +276,5 @@ class Cluster:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait(5)
         self.processes.clear()
-        subprocess.run(
-            ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e",
-             f"DROP DATABASE IF EXISTS `{self.database}`"],
-            capture_output=True, timeout=60,
-        )  # fmt: skip
+        _drop_database(self.database)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -28,7 +28,7 @@ from tests.decisions.conftest import (  # noqa: F401 - the site, program and peo
     startup,
     today,
 )
-from tests.slurm.cluster import Cluster, ClusterUnavailable, ensure_installed
+from tests.slurm.cluster import PREFIX, Cluster, ClusterUnavailable, ensure_installed, reap_stale
 
 
 def _mariadb_answers() -> bool:
@@ -47,7 +47,8 @@ def slurm_cluster() -> Iterator[Cluster]:
         ensure_installed()
     except ClusterUnavailable as error:
         _missing(f"Slurm cannot be installed here: {error}")
-    root = Path(tempfile.mkdtemp(prefix="portal-slurm-"))
+    reap_stale(Path(tempfile.gettempdir()))
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
     os.chmod(root, 0o755)  # the jobs' users read slurm.conf
     cluster = Cluster(root)
     previous = os.environ.get("SLURM_CONF")
