@@ -230,8 +230,9 @@ def test_the_recording_backend_is_the_default_and_reconciles_nothing(settings):
     # when / then
     assert settings.PORTAL_SCHEDULER_BACKEND.endswith("RecordingBackend")
     assert "PORTAL_SCHEDULER_BACKEND=allocations.backends.recording.RecordingBackend\n" in example
-    with pytest.raises(CommandError, match="holds no cluster"):
+    with pytest.raises(CommandError, match="holds no cluster") as refused:
         call_command("scheduler_reconcile")
+    assert refused.value.returncode == 2
 
 
 def test_members_who_join_or_leave_join_or_leave_the_account(allocation, founder, fake_slurm):

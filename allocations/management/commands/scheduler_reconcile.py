@@ -32,7 +32,9 @@ class Command(BaseCommand):
         except BackendError as error:
             raise CommandError(f"The scheduler failed: {error}") from error
         if not result.compared:
-            raise CommandError("The scheduler backend holds no cluster to compare with.", 2)
+            raise CommandError(
+                "The scheduler backend holds no cluster to compare with.", returncode=2
+            )
         for item in result.drift:
             self.stdout.write(
                 f"{item['account']} {item['field']}: intended {json.dumps(item['intended'])}, "
