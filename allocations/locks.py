@@ -2,18 +2,30 @@
 
 0. the programs' nominal shares (`lock_program_shares`), by writers of programs only;
 1. the organization's quota row in the program (`QuotaUsage`);
-2. the inventory row whose ledger rows are being rewritten (`GpuPool`, then `Site`); the
-   missing ledger rows of a window are made before, in a transaction of their own;
+2. the inventory rows, parents first: the accelerator, then the pool, then the site.
+   Writers of the inventory (an edit, a ledger rewrite, making missing ledger rows) take
+   them `FOR NO KEY UPDATE`: they never change a primary key, and so they do not conflict
+   with the `FOR KEY SHARE` that PostgreSQL's deferred foreign-key checks take on the pool
+   at commit, while a decision holds its pool-day locks (a plain `FOR UPDATE` here
+   deadlocked with them). Decisions and releases take their pool `FOR SHARE`
+   (`lock_pool_shared`), so that its site and accelerator, and so the Wh a GPU-hour costs,
+   stay as read until they commit. The missing ledger rows of a window are made before,
+   in a transaction of their own;
 3. the pool-day rows of the window, in day order;
-4. the site-day rows of the window, in day order;
+4. the site-day rows of the window, in day order; an energy re-pricing locks every
+   site-day row of its sites, by site then day (`lock_all_site_days`);
 5. the application, then its allocation.
 
-A transaction may skip a step but never goes back to an earlier one. No network call is
+A transaction may skip a step but never goes back to an earlier one, with one exception:
+an edit of a pool rewrites its pool-days (step 3) and then re-prices its energy (steps 2
+and 4). It holds the pool `FOR NO KEY UPDATE` from the start, and every other holder of
+that pool's day locks holds the pool `FOR SHARE` first, so no one can wait on it there. No network call is
 made while a lock is held: side effects leave through `delay_on_commit`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -22,6 +34,7 @@ from django.db import transaction
 
 from allocations import selectors
 from allocations.models import (
+    AcceleratorModel,
     Allocation,
     Application,
     GpuPool,
@@ -78,7 +91,7 @@ def ensure_ledger_rows(*, pool: GpuPool, start: date, end: date) -> None:
     expected = (end - start).days + 1
     with transaction.atomic():
         if PoolDay.objects.filter(pool=pool, day__range=(start, end)).count() != expected:
-            GpuPool.objects.select_for_update().filter(pk=pool.pk).first()
+            GpuPool.objects.select_for_update(no_key=True).filter(pk=pool.pk).first()
             PoolDay.objects.bulk_create(
                 [
                     PoolDay(pool=pool, day=day.day, capacity_gpu_hours=day.capacity_gpu_hours)
@@ -86,16 +99,65 @@ def ensure_ledger_rows(*, pool: GpuPool, start: date, end: date) -> None:
                 ],
                 ignore_conflicts=True,
             )
+    ensure_site_days(site=pool.site, start=start, end=end)
+
+
+def ensure_site_days(*, site: Site, start: date, end: date) -> None:
+    """Make the missing site-day rows of [start, end] under the site's row lock (step 2).
+
+    Before a decision's transaction, or inside it right after its pool lock when the pool
+    turned out to have moved to another site since it was read."""
+    expected = (end - start).days + 1
     with transaction.atomic():
-        site = pool.site
         if SiteDay.objects.filter(site=site, day__range=(start, end)).count() != expected:
-            Site.objects.select_for_update().filter(pk=site.pk).first()
+            Site.objects.select_for_update(no_key=True).filter(pk=site.pk).first()
             SiteDay.objects.bulk_create(
                 [
                     SiteDay(site=site, day=day.day, envelope_wh=envelope_wh(day.power_envelope_mw))
                     for day in selectors.site_power_days(site=site, start=start, end=end)
                 ],
                 ignore_conflicts=True,
+            )
+
+
+def lock_pool_shared(*, pool_id: UUID) -> GpuPool:
+    """Step 2, for decisions and releases: the pool row `FOR SHARE`, then the pool as it is
+    (its site and accelerator with it).
+
+    Shared locks do not conflict with one another, so decisions in one pool still run side by
+    side; an edit of the pool (`FOR NO KEY UPDATE`) waits for them, and they for it. Django
+    has no `FOR SHARE`, hence the SQL; SQLite's database lock already serializes writers.
+    """
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT 1 FROM "allocations_gpupool" WHERE "id" = %s FOR SHARE', [pool_id]
+            )
+    return GpuPool.objects.select_related("site", "accelerator").get(pk=pool_id)
+
+
+def lock_inventory(
+    *,
+    accelerator_ids: Sequence[UUID] = (),
+    pool_ids: Sequence[UUID] = (),
+    site_ids: Sequence[UUID] = (),
+) -> None:
+    """Step 2, for writers of the inventory: accelerators, then pools, then sites, each in
+    id order, `FOR NO KEY UPDATE`."""
+    assert transaction.get_connection().in_atomic_block
+    for model, ids in (
+        (AcceleratorModel, accelerator_ids),
+        (GpuPool, pool_ids),
+        (Site, site_ids),
+    ):
+        if ids:
+            list(
+                model._default_manager.select_for_update(no_key=True)
+                .filter(pk__in=set(ids))
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
 
 
@@ -150,6 +212,19 @@ def lock_site_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
     if len(rows) != (end - start).days + 1:
         raise LedgerRowsMissing(f"{site} has no ledger rows for all of {start}..{end}.")
     return rows
+
+
+def lock_all_site_days(*, site_ids: Sequence[UUID]) -> list[SiteDay]:
+    """Step 4, for an energy re-pricing: every site-day row of the sites, by site then day.
+
+    Holding them all, a re-pricing waits for the decisions on those days and they for it; a
+    row made meanwhile is made under the site's lock, which the re-pricing holds too."""
+    assert transaction.get_connection().in_atomic_block
+    return list(
+        SiteDay.objects.select_for_update()
+        .filter(site_id__in=set(site_ids))
+        .order_by("site_id", "day")
+    )
 
 
 def envelope_wh(power_mw: Decimal) -> int:

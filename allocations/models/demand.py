@@ -88,6 +88,14 @@ class Application(models.Model):
         default=0, help_text="How often submitted; a decision task carries the number it decides."
     )
     holds_capacity = models.BooleanField(default=False)
+    reserved_wh_per_gpu_hour = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Facility Wh per GPU-hour its reservation (hold or grant) holds in the energy "
+        "ledger: each day holds its share × this. Re-priced with the inventory.",
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(

@@ -81,7 +81,9 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
 
 def _grants(allocation: Allocation) -> list[Application]:
     """The approved applications whose GPU-hours the allocation holds."""
-    changes = Application.objects.filter(allocation=allocation, status=ApplicationStatus.APPROVED)
+    changes = Application.objects.filter(
+        allocation=allocation, status=ApplicationStatus.APPROVED
+    ).select_related("pool__site", "pool__accelerator")
     return [allocation.application, *changes]
 
 
@@ -107,6 +109,10 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
         quota = locks.lock_quota(
             organization_id=allocation.organization_id, program_id=allocation.program_id
         )
+        moved_from = pool.site_id
+        pool = locks.lock_pool_shared(pool_id=pool.pk)
+        if pool.site_id != moved_from:
+            locks.ensure_site_days(site=pool.site, start=first, end=allocation.end_date)
         pool_days = locks.lock_pool_days(pool=pool, start=first, end=allocation.end_date)
         site_days = locks.lock_site_days(site=pool.site, start=first, end=allocation.end_date)
         current = locks.lock_allocation(allocation_id=allocation.pk)
@@ -132,6 +138,7 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
                 site_days=site_days[index : index + len(future)],
                 add_to=None,
                 take_from="committed",
+                energy_per_gpu_hour=ledger.reserved_rate(grant),
             )
             freed += sum(future)
         current.granted_gpu_hours -= freed

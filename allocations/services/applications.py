@@ -288,11 +288,14 @@ class Locked:
     quota: QuotaUsage
     pool_days: list[PoolDay]
     site_days: list[SiteDay]
+    # Wh a GPU-hour of the pool costs now, read with the window's site-days locked
+    energy_per_gpu_hour: Decimal = Decimal(0)
 
 
 @contextmanager
 def _locked(application: Application, *, window: bool = True) -> Iterator[Locked]:
-    """One transaction holding the quota, pool-day, site-day and application locks, in order."""
+    """One transaction holding the quota, pool, pool-day, site-day and application locks, in
+    order (allocations/locks.py)."""
     if window:
         locks.ensure_ledger_rows(
             pool=application.pool, start=application.start_date, end=application.end_date
@@ -303,16 +306,18 @@ def _locked(application: Application, *, window: bool = True) -> Iterator[Locked
         )
         pool_days: list[PoolDay] = []
         site_days: list[SiteDay] = []
+        energy = Decimal(0)
         if window:
-            pool = application.pool
-            pool_days = locks.lock_pool_days(
-                pool=pool, start=application.start_date, end=application.end_date
-            )
-            site_days = locks.lock_site_days(
-                site=pool.site, start=application.start_date, end=application.end_date
-            )
+            start, end = application.start_date, application.end_date
+            pool = locks.lock_pool_shared(pool_id=application.pool_id)
+            if pool.site_id != application.pool.site_id:
+                # the pool moved to another site since it was read
+                locks.ensure_site_days(site=pool.site, start=start, end=end)
+            pool_days = locks.lock_pool_days(pool=pool, start=start, end=end)
+            site_days = locks.lock_site_days(site=pool.site, start=start, end=end)
+            energy = ledger.current_wh_per_gpu_hour(pool_id=pool.pk)
         current = locks.lock_application(application_id=application.pk)
-        yield Locked(current, quota, pool_days, site_days)
+        yield Locked(current, quota, pool_days, site_days, energy)
 
 
 def _load(application_id: Any) -> Application | None:
@@ -385,7 +390,7 @@ def _decide(application: Application, *, expected: tuple[str, int]) -> Applicati
                 pool=pool, start=application.start_date, end=application.end_date
             ),
             site_days=held.site_days,
-            energy_per_gpu_hour=ledger.wh_per_gpu_hour(pool),
+            energy_per_gpu_hour=held.energy_per_gpu_hour,
             everyone=ledger.all_program_terms(),
         )
         if shortfall is not None:
@@ -414,7 +419,9 @@ def _decide(application: Application, *, expected: tuple[str, int]) -> Applicati
             site_days=held.site_days,
             add_to=column,
             take_from=None,
+            energy_per_gpu_hour=held.energy_per_gpu_hour,
         )
+        current.reserved_wh_per_gpu_hour = held.energy_per_gpu_hour
         QuotaUsage.objects.filter(pk=held.quota.pk).update(
             held_gpu_hours=held.quota.held_gpu_hours + application.gpu_hours
         )
@@ -462,6 +469,7 @@ def _finish(
             "reasons",
             "failed_day",
             "holds_capacity",
+            "reserved_wh_per_gpu_hour",
             "decided_at",
             "decided_by",
             "updated_at",
@@ -496,6 +504,7 @@ def _release_hold(held: Locked, application: Application) -> None:
         site_days=held.site_days,
         add_to=None,
         take_from="held",
+        energy_per_gpu_hour=ledger.reserved_rate(held.application),
     )
     QuotaUsage.objects.filter(pk=held.quota.pk).update(
         held_gpu_hours=held.quota.held_gpu_hours - application.gpu_hours
@@ -535,6 +544,7 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
             site_days=held.site_days,
             add_to="committed",
             take_from="held",
+            energy_per_gpu_hour=ledger.reserved_rate(current),
         )
         current = _finish(
             current,

@@ -17,7 +17,14 @@ from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import User
 from allocations import locks
-from allocations.models import CapacityEvent, GpuPool, PowerPhase, Program
+from allocations.models import (
+    AcceleratorModel,
+    CapacityEvent,
+    GpuPool,
+    PowerPhase,
+    Program,
+    Site,
+)
 from portal.errors import InUse, SharesExceeded
 
 M = TypeVar("M", bound=models.Model)
@@ -49,11 +56,14 @@ def inventory_update(*, instance: M, values: Mapping[str, Any], actor: Actor) ->
     Operators only."""
     authz.require_operator(actor=actor)
     with transaction.atomic():
-        current = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        # No key is ever changed: `FOR NO KEY UPDATE` leaves the foreign-key checks of
+        # decisions committing meanwhile free to pass (allocations/locks.py, step 2).
+        current = type(instance)._default_manager.select_for_update(no_key=True).get(pk=instance.pk)
         fields = [name for name, value in values.items() if getattr(current, name) != value]
         if not fields:
             return current
         before = snapshot(current, _attnames(current, fields))
+        previous_site_id = getattr(current, "site_id", None)
         for name in fields:
             setattr(current, name, values[name])
         current.full_clean()
@@ -66,6 +76,7 @@ def inventory_update(*, instance: M, values: Mapping[str, Any], actor: Actor) ->
             after=snapshot(current, _attnames(current, fields)),
         )
         _rewrite_ledger(current)
+        _reprice_energy(current, set(_attnames(current, fields)), previous_site_id)
     return current
 
 
@@ -101,6 +112,23 @@ def _rewrite_ledger(instance: models.Model) -> None:
         ledger.ledger_rewrite_pool(pool_id=instance.pk)
     elif isinstance(instance, PowerPhase):
         ledger.ledger_rewrite_site_power(site_id=instance.site_id)
+
+
+def _reprice_energy(
+    instance: models.Model, changed: set[str], previous_site_id: Any | None
+) -> None:
+    """What a GPU-hour costs in energy changed (a site's PUE, an accelerator's IT power, a
+    pool's site or accelerator): re-price the reservations concerned and re-derive the energy
+    ledger of their sites, in the same transaction."""
+    from allocations.services import ledger
+
+    if isinstance(instance, Site) and "pue" in changed:
+        ledger.ledger_reprice(site_ids=[instance.pk])
+    elif isinstance(instance, AcceleratorModel) and "it_power_w" in changed:
+        ledger.ledger_reprice(accelerator_ids=[instance.pk])
+    elif isinstance(instance, GpuPool) and changed & {"site_id", "accelerator_id"}:
+        sites = [site for site in (previous_site_id, instance.site_id) if site is not None]
+        ledger.ledger_reprice(pool_ids=[instance.pk], site_ids=sites)
 
 
 def _attnames(instance: models.Model, names: Iterable[str]) -> list[str]:

@@ -18,21 +18,24 @@ All functions here expect the caller to hold the pool-day and site-day locks of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from allocations import locks, selectors, tasks
 from allocations.models import (
     Allocation,
     AllocationStatus,
+    Application,
+    ApplicationStatus,
     GpuPool,
     PoolDay,
     Program,
@@ -54,6 +57,25 @@ def daily_shares(*, gpu_hours: int, start: date, end: date) -> list[int]:
 def wh_per_gpu_hour(pool: GpuPool) -> Decimal:
     """Facility energy of one GPU-hour in Wh: IT W per GPU × the site's PUE."""
     return Decimal(pool.accelerator.it_power_w) * pool.site.pue
+
+
+def current_wh_per_gpu_hour(*, pool_id: UUID) -> Decimal:
+    """The pool's Wh per GPU-hour as the inventory now is, read afresh: a decision reads it
+    with its window's site-day locks held, which an energy re-pricing takes too."""
+    it_power_w, pue = (
+        GpuPool.objects.filter(pk=pool_id).values_list("accelerator__it_power_w", "site__pue").get()
+    )
+    return Decimal(it_power_w) * pue
+
+
+def reserved_rate(application: Application) -> Decimal:
+    """The Wh per GPU-hour an application's reservation holds in the energy ledger.
+
+    Stored when the reservation is taken and re-priced with it; a row from before the rate
+    was stored (none after the migration that priced them) falls back to its pool's."""
+    if application.reserved_wh_per_gpu_hour is not None:
+        return application.reserved_wh_per_gpu_hour
+    return wh_per_gpu_hour(application.pool)
 
 
 def _floor(value: Decimal) -> int:
@@ -178,17 +200,20 @@ def ledger_apply(
     site_days: Sequence[SiteDay],
     add_to: Column | None,
     take_from: Column | None,
+    energy_per_gpu_hour: Decimal,
 ) -> None:
     """Move each day's share between the columns: `add_to` gains it, `take_from` loses it.
 
     Reserve: add_to="held" or "committed". Approve a hold: take_from="held",
-    add_to="committed". Release: take_from only. The locked rows are updated in place with
-    one UPDATE per table.
+    add_to="committed". Release: take_from only. The energy moved is each share × the
+    reservation's own rate (`Application.reserved_wh_per_gpu_hour`), so a release gives back
+    exactly what was reserved. The locked rows are updated in place with one UPDATE per
+    table.
     """
     end = pool_days[-1].day
     assert pool_days[0].day == start
     rows = locks.program_days(pool=pool, start=start, end=end, make_for=program)
-    energy = wh_per_gpu_hour(pool)
+    energy = energy_per_gpu_hour
     program_rows = []
     for share, pool_day, site_day in zip(shares, pool_days, site_days, strict=True):
         program_day = rows[(program.pk, pool_day.day)]
@@ -230,7 +255,7 @@ def ledger_rewrite_pool(*, pool_id: UUID) -> None:
     today = timezone.localdate()
     with transaction.atomic():
         pool = (
-            GpuPool.objects.select_for_update()
+            GpuPool.objects.select_for_update(no_key=True)
             .select_related("site", "accelerator")
             .get(pk=pool_id)
         )
@@ -262,7 +287,7 @@ def ledger_rewrite_site_power(*, site_id: UUID) -> None:
     """
     today = timezone.localdate()
     with transaction.atomic():
-        site = Site.objects.select_for_update().get(pk=site_id)
+        site = Site.objects.select_for_update(no_key=True).get(pk=site_id)
         rows = list(
             SiteDay.objects.select_for_update().filter(site=site, day__gte=today).order_by("day")
         )
@@ -282,6 +307,125 @@ def ledger_rewrite_site_power(*, site_id: UUID) -> None:
         if grew:
             for pool_id in pool_ids:
                 tasks.recheck_waitlist.delay_on_commit(str(pool_id))
+
+
+def reservations(*, pool_ids: Iterable[UUID]) -> QuerySet[Application]:
+    """The applications that hold energy in the ledger: the holds of applications in review
+    and the grants of approved ones (new, supplement, extension). A grant's days from its
+    allocation's `released_from` on were given back and hold nothing."""
+    return Application.objects.filter(pool_id__in=pool_ids).filter(
+        Q(status=ApplicationStatus.APPROVED)
+        | Q(status=ApplicationStatus.IN_REVIEW, holds_capacity=True)
+    )
+
+
+def ledger_reprice(
+    *,
+    accelerator_ids: Sequence[UUID] = (),
+    pool_ids: Sequence[UUID] = (),
+    site_ids: Sequence[UUID] = (),
+) -> None:
+    """A site's PUE, an accelerator's IT power, or a pool's site or accelerator changed:
+    re-price the reservations of the pools concerned and re-derive the energy columns of the
+    site-day ledger of the sites concerned from the reservations, so that every day holds
+    exactly the sum of its live reservations.
+
+    Re-pricing: every reservation of the pools whose window reaches today or later takes the
+    rate of the inventory as it now is, over its whole window (an estimate follows the site
+    as it is); reservations wholly in the past keep the rate they were reserved at. A pool
+    that moved takes all its reservations to its new site. Nothing fails for energy: days
+    pushed past the envelope are reported overcommitted and their allocations flagged, as a
+    capacity shrink is; when energy was freed, the waitlists of the sites' pools are queued.
+
+    Pass the rows the edit concerns: pools of an edited accelerator are found here, and a
+    moved pool's old site must be passed with its new one. Call inside the edit's transaction.
+
+    Locks: the accelerators, pools and sites given (step 2, `FOR NO KEY UPDATE`), then every
+    site-day row of the sites by site and day (step 4); the reservations' application rows
+    are updated after (step 5).
+    """
+    today = timezone.localdate()
+    with transaction.atomic():
+        pools = set(pool_ids) | set(
+            GpuPool.objects.filter(accelerator_id__in=accelerator_ids).values_list("pk", flat=True)
+        )
+        locks.lock_inventory(accelerator_ids=accelerator_ids, pool_ids=sorted(pools))
+        sites = set(site_ids) | set(
+            GpuPool.objects.filter(pk__in=pools).values_list("site_id", flat=True)
+        )
+        locks.lock_inventory(site_ids=sorted(sites))
+        site_pools = dict(GpuPool.objects.filter(site_id__in=sites).values_list("pk", "site_id"))
+        for site in Site.objects.filter(pk__in=sites):
+            # a pool that moved here brings days the site may have no rows for yet
+            span = reservations(
+                pool_ids=[pool for pool, at in site_pools.items() if at == site.pk]
+            ).aggregate(first=Min("start_date"), last=Max("end_date"))
+            if span["first"] is not None:
+                locks.ensure_site_days(site=site, start=span["first"], end=span["last"])
+        rows = locks.lock_all_site_days(site_ids=sorted(sites))
+        priced = GpuPool.objects.filter(pk__in=site_pools).values_list(
+            "pk", "accelerator__it_power_w", "site__pue"
+        )
+        for pool_id, it_power_w, pue in priced:
+            rate = Decimal(it_power_w) * pue
+            reservations(pool_ids=[pool_id]).filter(end_date__gte=today).exclude(
+                reserved_wh_per_gpu_hour=rate
+            ).update(reserved_wh_per_gpu_hour=rate)
+        expected = reserved_energy(pool_sites=site_pools)
+        changed, freed = [], False
+        for row in rows:
+            committed, held = expected.get((row.site_id, row.day), (Decimal(0), Decimal(0)))
+            if (row.committed_wh, row.held_wh) != (committed, held):
+                freed = freed or committed + held < row.committed_wh + row.held_wh
+                row.committed_wh, row.held_wh = committed, held
+                changed.append(row)
+        SiteDay.objects.bulk_update(changed, ["committed_wh", "held_wh"])
+        flag_allocations_at_risk(pool_ids=list(site_pools))
+        if freed:
+            for pool_id in site_pools:
+                tasks.recheck_waitlist.delay_on_commit(str(pool_id))
+
+
+def reserved_energy(
+    *, pool_sites: dict[UUID, UUID]
+) -> dict[tuple[UUID, date], tuple[Decimal, Decimal]]:
+    """(committed, held) Wh per site and day that the reservations of the pools hold, each
+    day its share × the reservation's rate; `pool_sites` maps each pool to its site."""
+    fallback = {
+        pool.pk: wh_per_gpu_hour(pool)
+        for pool in GpuPool.objects.filter(pk__in=pool_sites).select_related("site", "accelerator")
+    }
+    totals: dict[tuple[UUID, date], list[Decimal]] = {}
+    rows = (
+        reservations(pool_ids=list(pool_sites))
+        .annotate(
+            # a new application's allocation is its own; a change's is the one it changed
+            released_from=Coalesce(
+                F("allocation__released_from"), F("granted_allocation__released_from")
+            )
+        )
+        .order_by()
+        .values_list(
+            "pool_id",
+            "status",
+            "gpu_hours",
+            "start_date",
+            "end_date",
+            "reserved_wh_per_gpu_hour",
+            "released_from",
+        )
+    )
+    for pool_id, status, gpu_hours, start, end, rate, released_from in rows:
+        column = 1 if status == ApplicationStatus.IN_REVIEW else 0
+        energy = rate if rate is not None else fallback[pool_id]
+        shares = daily_shares(gpu_hours=gpu_hours, start=start, end=end)
+        for offset, share in enumerate(shares):
+            day = start + timedelta(days=offset)
+            if column == 0 and released_from is not None and day >= released_from:
+                break
+            entry = totals.setdefault((pool_sites[pool_id], day), [Decimal(0), Decimal(0)])
+            entry[column] += share * energy
+    return {key: (value[0], value[1]) for key, value in totals.items()}
 
 
 def overcommitted_days(*, pool_ids: Sequence[UUID]) -> dict[UUID, list[date]]:

@@ -228,7 +228,9 @@ def test_an_update_locks_the_row_before_it_writes_it(operator):
     lock = next(
         index
         for index, sql in enumerate(statements)
-        if sql.startswith("SELECT") and 'FROM "allocations_site"' in sql and "FOR UPDATE" in sql
+        if sql.startswith("SELECT")
+        and 'FROM "allocations_site"' in sql
+        and sql.endswith("FOR NO KEY UPDATE")
     )
     write = next(
         i for i, sql in enumerate(statements) if sql.startswith('UPDATE "allocations_site"')
