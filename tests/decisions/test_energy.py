@@ -14,6 +14,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.authz import SYSTEM
 from allocations.models import (
     AcceleratorModel,
     Allocation,
@@ -83,20 +84,22 @@ def ledger_wh() -> dict[tuple[Any, date], tuple[Decimal, Decimal]]:
 
 def _set_pue(site: Site, pue: str) -> None:
     inventory.inventory_update(
-        instance=Site.objects.get(pk=site.pk), values={"pue": Decimal(pue)}, actor=None
+        instance=Site.objects.get(pk=site.pk), values={"pue": Decimal(pue)}, actor=SYSTEM
     )
 
 
 # --- the regressions ---------------------------------------------------------------------------
 
 
-def test_a_release_after_the_pue_rose_gives_back_what_the_grant_reserved(draft, decide, pool):
+def test_a_release_after_the_pue_rose_gives_back_what_the_grant_reserved(
+    draft, decide, pool, founder
+):
     # given: a grant at PUE 1.10, then the site's PUE raised to 1.20
     allocation = Allocation.objects.get(application=decide(draft(gpu_hours=1_000)))
     _set_pue(pool.site, "1.20")
 
     # when
-    released = allocation_services.allocation_release(allocation=allocation, actor=None)
+    released = allocation_services.allocation_release(allocation=allocation, actor=founder)
 
     # then: no error, and nothing stays reserved for the released days
     assert released.status == AllocationStatus.RELEASED
@@ -143,20 +146,20 @@ def test_a_rejected_hold_after_the_pue_rose_releases_without_error(draft, decide
 
 
 def test_an_approval_after_the_it_power_changed_commits_at_the_new_rate(
-    draft, decide, pool, reviewer
+    draft, decide, pool, reviewer, founder
 ):
     # given: a hold, then the accelerator's IT power raised from 1,900 to 2,000 W
     held = decide(draft(gpu_hours=12_000))
     inventory.inventory_update(
         instance=AcceleratorModel.objects.get(pk=pool.accelerator_id),
         values={"it_power_w": 2_000},
-        actor=None,
+        actor=SYSTEM,
     )
 
     # when
     services.application_approve(application=held, actor=reviewer, note="ok")
     allocation = Allocation.objects.get(application=held)
-    allocation_services.allocation_release(allocation=allocation, actor=None)
+    allocation_services.allocation_release(allocation=allocation, actor=founder)
 
     # then
     assert ledger_wh() == live_reservations_wh() == {}
@@ -171,7 +174,7 @@ def test_moving_a_pool_to_another_site_moves_its_reservations(draft, decide, poo
 
     # when
     inventory.inventory_update(
-        instance=GpuPool.objects.get(pk=pool.pk), values={"site": other}, actor=None
+        instance=GpuPool.objects.get(pk=pool.pk), values={"site": other}, actor=SYSTEM
     )
 
     # then: the first site has nothing left; the second holds both at its own rate
@@ -190,7 +193,7 @@ def test_a_pue_rise_past_the_envelope_succeeds_and_flags_the_allocations(draft, 
             "power_mw": Decimal("-0.99"),
             "online_from": date(2020, 1, 1),
         },
-        actor=None,
+        actor=SYSTEM,
     )
     # 0.01 MW × 24 h = 240,000 Wh a day; 100 GPU-hours at 2,090 Wh = 209,000 Wh fit
 
@@ -284,7 +287,7 @@ def test_after_any_sequence_the_energy_ledger_equals_the_live_reservations(
                 )
                 if live:
                     allocation_services.allocation_release(
-                        allocation=live[seed % len(live)], actor=None
+                        allocation=live[seed % len(live)], actor=founder
                     )
             elif operation == "pue":
                 site = Site.objects.get(pk=target.site_id)
@@ -294,19 +297,19 @@ def test_after_any_sequence_the_energy_ledger_equals_the_live_reservations(
                 inventory.inventory_update(
                     instance=accelerator,
                     values={"it_power_w": accelerator.board_power_w + seed},
-                    actor=None,
+                    actor=SYSTEM,
                 )
             elif operation == "move":
                 sites = [pool.site_id, other_site.pk]
                 new_site = Site.objects.get(pk=sites[(sites.index(target.site_id) + 1) % 2])
-                inventory.inventory_update(instance=target, values={"site": new_site}, actor=None)
+                inventory.inventory_update(instance=target, values={"site": new_site}, actor=SYSTEM)
             else:
                 accelerators = [pool.accelerator_id, other_accelerator.pk]
                 new_accelerator = AcceleratorModel.objects.get(
                     pk=accelerators[(accelerators.index(target.accelerator_id) + 1) % 2]
                 )
                 inventory.inventory_update(
-                    instance=target, values={"accelerator": new_accelerator}, actor=None
+                    instance=target, values={"accelerator": new_accelerator}, actor=SYSTEM
                 )
 
             # then: after every step, the ledger is the sum of what is reserved
