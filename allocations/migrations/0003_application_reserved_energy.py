@@ -18,7 +18,7 @@ def price_existing_reservations(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allocations', '0001_initial'),
+        ('allocations', '0002_scheduler_check'),
     ]
 
     operations = [
