@@ -128,6 +128,7 @@ def AllocationLineage(
 ) -> object:
     """An approved allocation of a model lineage, written directly: for the AI-Act sum only."""
     from allocations.models import Allocation, Application
+    from allocations.models.demand import lineage_key
 
     program = ProgramFactory(nominal_share=Decimal("0"))
     applicant = UserFactory()
@@ -152,5 +153,6 @@ def AllocationLineage(
         end_date=application.end_date,
         granted_gpu_hours=gpu_hours,
         model_lineage=lineage,
+        lineage_key=lineage_key(lineage),
         status="expired",
     )

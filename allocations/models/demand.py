@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from decimal import ROUND_DOWN, Decimal
 
@@ -9,6 +10,13 @@ from django.db import models
 from django.db.models import F, Q
 
 SECONDS_PER_HOUR = 3600
+
+
+def lineage_key(name: str) -> str:
+    """A model lineage's name as it is compared: Unicode NFKC, case folded, whitespace
+    collapsed to single spaces and trimmed ("  Fjord\u00a0LLM" and "ＦＪＯＲＤ llm" are one)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())
 
 
 class ApplicationStatus(models.TextChoices):
@@ -166,6 +174,12 @@ class Allocation(models.Model):
         max_length=16, choices=AllocationStatus.choices, default=AllocationStatus.SCHEDULED
     )
     model_lineage = models.CharField(max_length=100, blank=True)
+    lineage_key = models.CharField(
+        max_length=2000,
+        blank=True,
+        default="",
+        help_text="The lineage's normalized name (`lineage_key`), summed for the AI Act.",
+    )
     energy_kwh = models.DecimalField(
         max_digits=18,
         decimal_places=3,
@@ -196,6 +210,7 @@ class Allocation(models.Model):
             models.Index(fields=["status", "start_date"], name="allocation_status_start"),
             models.Index(fields=["status", "end_date"], name="allocation_status_end"),
             models.Index(fields=["model_lineage"], name="allocation_lineage"),
+            models.Index(fields=["lineage_key"], name="allocation_lineage_key"),
         ]
 
     def __str__(self) -> str:

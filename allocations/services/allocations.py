@@ -22,6 +22,7 @@ from allocations.models import (
     BackendCall,
     QuotaUsage,
 )
+from allocations.models.demand import lineage_key
 from allocations.services import ledger
 from allocations.services.usage import backend_request, usage_regrant
 from portal.errors import InvalidTransition
@@ -49,6 +50,7 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
             end_date=application.end_date,
             granted_gpu_hours=application.gpu_hours,
             model_lineage=application.model_lineage,
+            lineage_key=lineage_key(application.model_lineage),
             status=_status_on(application.start_date, today),
         )
         audit_record(

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts import authz
@@ -38,6 +38,7 @@ from allocations.models import (
     RiskCategory,
     SiteDay,
 )
+from allocations.models.demand import lineage_key
 from allocations.services import ledger
 from allocations.services.allocations import allocation_grant
 from portal.errors import InvalidTransition
@@ -196,7 +197,7 @@ def _screen(application: Application, today: date) -> Screening:
         )
     if application.start_date < today:
         return Screening(reason("window_in_past", "The window starts in the past."))
-    change = _check_change(application)
+    change = _check_change(application) or _check_resulting_allocation(application)
     if change is not None:
         return Screening(change)
     # 3. AI-use rules
@@ -213,15 +214,16 @@ def _screen(application: Application, today: date) -> Screening:
         screening.review.append(
             reason("data_outside_eea", "Data leaving the EEA is decided by a reviewer.")
         )
-    if application.model_lineage:
-        flop = lineage_training_flop(lineage=application.model_lineage) + _training_flop(
+    lineage = _lineage_of(application)
+    if lineage:
+        flop = lineage_training_flop(lineage=lineage) + _training_flop(
             application.gpu_hours, application.pool.accelerator.peak_bf16_flops
         )
         if flop >= SYSTEMIC_RISK_FLOP:
             screening.review.append(
                 reason(
                     "systemic_risk",
-                    f"The lineage {application.model_lineage} would reach "
+                    f"The lineage {application.model_lineage or lineage} would reach "
                     f"{flop:.2E} FLOP of training compute, at or past 1E+25.",
                 )
             )
@@ -260,23 +262,87 @@ def _check_change(application: Application) -> dict[str, Any] | None:
     return None
 
 
+def _check_resulting_allocation(application: Application) -> dict[str, Any] | None:
+    """A supplement or an extension is bounded by what the allocation becomes, not by the
+    change alone: the program's most GPU-hours and days per application hold for the
+    allocation with this change and the changes to it still in review (whose approval does
+    not check bounds again)."""
+    if application.kind == ApplicationKind.NEW:
+        return None
+    allocation, program = application.allocation, application.program
+    assert allocation is not None
+    pending = list(
+        Application.objects.filter(
+            allocation_id=allocation.pk, status=Status.IN_REVIEW, holds_capacity=True
+        )
+        .exclude(pk=application.pk)
+        .values_list("gpu_hours", "end_date")
+    )
+    gpu_hours = allocation.granted_gpu_hours + application.gpu_hours
+    gpu_hours += sum(hours for hours, _ in pending)
+    end = max([allocation.end_date, application.end_date, *(last for _, last in pending)])
+    days = (end - allocation.start_date).days + 1
+    if gpu_hours > program.max_gpu_hours:
+        return reason(
+            "out_of_bounds",
+            f"With this change the allocation would hold {gpu_hours} GPU-hours; "
+            f"{program.name} allows at most {program.max_gpu_hours}.",
+        )
+    if days > program.max_duration_days:
+        return reason(
+            "out_of_bounds",
+            f"With this change the allocation would last {days} days; "
+            f"{program.name} allows at most {program.max_duration_days}.",
+        )
+    return None
+
+
+def _lineage_of(application: Application) -> str:
+    """The normalized lineage an application adds compute to: its own, or for a change that
+    names none, its allocation's."""
+    own = lineage_key(application.model_lineage)
+    if own or application.allocation is None:
+        return own
+    return application.allocation.lineage_key
+
+
 def _training_flop(gpu_hours: int, peak_flops: int) -> Decimal:
     return Decimal(gpu_hours) * SECONDS_PER_HOUR * peak_flops * TRAINING_UTILISATION
 
 
 def lineage_training_flop(*, lineage: str) -> Decimal:
-    """Estimated training compute of a model lineage: GPU-hours granted to it × 3600 × peak
-    FLOP/s × 0.4, summed over its allocations. One grouped query."""
-    rows = (
-        Allocation.objects.filter(model_lineage=lineage)
+    """Estimated training compute of a model lineage (its `lineage_key`): the GPU-hours
+    granted to it and those held for it in review, × 3600 × peak FLOP/s × 0.4. A decision
+    reads it with the lineage's lock held (allocations/locks.py, step 1)."""
+    granted = (
+        Allocation.objects.filter(lineage_key=lineage)
         .exclude(status=AllocationStatus.REVOKED)
         .values("pool__accelerator__peak_bf16_flops")
         .annotate(hours=Sum("granted_gpu_hours"))
     )
-    return sum(
-        (_training_flop(row["hours"], row["pool__accelerator__peak_bf16_flops"]) for row in rows),
+    total = sum(
+        (
+            _training_flop(row["hours"], row["pool__accelerator__peak_bf16_flops"])
+            for row in granted
+        ),
         Decimal(0),
     )
+    # Holds are few; their names are normalized here, a change without one counts for its
+    # allocation's lineage.
+    held = (
+        Application.objects.filter(status=Status.IN_REVIEW, holds_capacity=True)
+        .filter(Q(allocation__lineage_key=lineage) | ~Q(model_lineage=""))
+        .values_list(
+            "model_lineage",
+            "allocation__lineage_key",
+            "gpu_hours",
+            "pool__accelerator__peak_bf16_flops",
+        )
+    )
+    for name, allocation_lineage, hours, flops in held:
+        if (lineage_key(name) or allocation_lineage or "") == lineage:
+            total += _training_flop(hours, flops)
+    return total
 
 
 # --- decisions under lock --------------------------------------------------------------------
@@ -293,14 +359,17 @@ class Locked:
 
 
 @contextmanager
-def _locked(application: Application, *, window: bool = True) -> Iterator[Locked]:
-    """One transaction holding the quota, pool, pool-day, site-day and application locks, in
-    order (allocations/locks.py)."""
+def _locked(
+    application: Application, *, window: bool = True, lineage: str = ""
+) -> Iterator[Locked]:
+    """One transaction holding the lineage, quota, pool, pool-day, site-day and application
+    locks, in order (allocations/locks.py)."""
     if window:
         locks.ensure_ledger_rows(
             pool=application.pool, start=application.start_date, end=application.end_date
         )
     with transaction.atomic():
+        locks.lock_lineage(key=lineage)
         quota = locks.lock_quota(
             organization_id=application.organization_id, program_id=application.program_id
         )
@@ -358,10 +427,25 @@ def application_recheck(*, application_id: Any) -> Application | None:
 def _decide(application: Application, *, expected: tuple[str, int]) -> Application:
     today = timezone.localdate()
     screening = _screen(application, today)
-    with _locked(application, window=screening.rejection is None) as held:
+    window = screening.rejection is None
+    with _locked(
+        application, window=window, lineage=_lineage_of(application) if window else ""
+    ) as held:
         current = held.application
         if (current.status, current.submission) != expected:
             return current
+        if screening.rejection is None:
+            # Every rule a grant depends on is read again, locks held: since the lock-free
+            # pass the allocation a change applies to may have been released or expired, the
+            # lineage granted more, the program or pool closed. The quota lock keeps the
+            # organization's allocations in the program, and the lineage lock its compute, as
+            # read until commit.
+            application = _load(application.pk) or application
+            if application.allocation_id is not None:
+                application.allocation = locks.lock_allocation(
+                    allocation_id=application.allocation_id
+                )
+            screening = _screen(application, today)
         if screening.rejection is not None:
             return _finish(current, Status.REJECTED, [screening.rejection])
         program = application.program
