@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_scheduler_accounts'),
-        ('allocations', '0003_application_reserved_energy'),
+        ('allocations', '0004_application_reserved_energy'),
     ]
 
     operations = [

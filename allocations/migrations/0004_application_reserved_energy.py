@@ -18,7 +18,7 @@ def price_existing_reservations(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allocations', '0002_scheduler_check'),
+        ('allocations', '0003_backend_call_sync_users'),
     ]
 
     operations = [
