@@ -169,7 +169,8 @@ class OrganizationDetailView(APIView):
 
 
 class OrganizationVerifyView(APIView):
-    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+    """Operators only; the service checks it after the lookup, so that a user who may not
+    see the organization is told 404 like everywhere else, and one who sees it 403."""
 
     @extend_schema(
         tags=["organizations"],

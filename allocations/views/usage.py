@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import AccessToken, TokenScope, User
-from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
+from accounts.permissions import DEFAULT_PERMISSIONS
 from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.serializers.usage import UsageBatchInputSerializer, UsageBatchResultSerializer
@@ -67,7 +67,9 @@ class UsageView(APIView):
 
 
 class _OperatorAllocationAction(APIView):
-    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+    """Operators only; the service checks it after the scoped lookup, so that a user who may
+    not see the allocation is told 404 like everywhere else, and one who sees it 403."""
+
     action_name = ""
 
     def post(self, request: Request, pk: UUID) -> Response:

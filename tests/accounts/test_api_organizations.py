@@ -500,9 +500,17 @@ def test_verifying_a_verified_organization_changes_nothing_and_queues_nothing(
     assert counts() == before
 
 
-@pytest.mark.parametrize("who", ["member", "org_admin", "outsider"])
+@pytest.mark.parametrize(
+    ("who", "status", "body"),
+    [
+        ("member", 403, NOT_AN_OPERATOR),
+        ("org_admin", 403, NOT_AN_OPERATOR),
+        # who may not see the organization is told it does not exist
+        ("outsider", 404, {"code": "not_found", "message": "Not found."}),
+    ],
+)
 def test_only_operators_may_verify(
-    request, client_for, unverified, counts, django_capture_on_commit_callbacks, who
+    request, client_for, unverified, counts, django_capture_on_commit_callbacks, who, status, body
 ):
     # given
     user = request.getfixturevalue(who)
@@ -513,8 +521,8 @@ def test_only_operators_may_verify(
         response = client_for(user).post(f"/api/v1/organizations/{unverified.pk}/verify/")
 
     # then
-    assert response.status_code == 403
-    assert response.json() == NOT_AN_OPERATOR
+    assert response.status_code == status
+    assert response.json() == body
     unverified.refresh_from_db()
     assert unverified.verified_at is None
     assert callbacks == []
