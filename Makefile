@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint schema bench-usage bench-decisions clean
+.PHONY: install run test fuzz lint schema bench-usage bench-decisions clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,11 @@ run: install
 
 test: install
 	$(PY) -m tests.run $(ARGS)
+
+# schemathesis against a live portal (gunicorn and a worker) on PostgreSQL, as an operator and
+# as an applicant, each on a database of its own that the run makes and drops.
+fuzz: install
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.fuzz
 
 lint: install
 	$(VENV)/bin/ruff check .
