@@ -9,6 +9,8 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
+from portal.serializers import StrictFieldsMixin
+
 
 class FieldErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. `required`.")
@@ -40,7 +42,16 @@ def _error(description: str, serializer: Any = ErrorSerializer) -> OpenApiRespon
 
 
 class PortalAutoSchema(AutoSchema):
-    """Adds the error responses a client must handle to every operation."""
+    """Adds the error responses a client must handle to every operation, and documents
+    request bodies as closed: the API refuses fields it does not know."""
+
+    def _map_serializer(
+        self, serializer: Any, direction: Any, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, StrictFieldsMixin):
+            schema["additionalProperties"] = False
+        return schema
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
@@ -53,11 +64,14 @@ class PortalAutoSchema(AutoSchema):
                 "query parameters (`validation_error`, with `fields`).",
                 ValidationErrorSerializer,
             )
-        if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
+        open_to_anyone = any(isinstance(p, AllowAny) for p in self.view.get_permissions())
+        if not open_to_anyone or self.view.get_authenticators():
+            # Credentials that are sent are checked even where none are required.
             errors["401"] = _error(
                 "Missing, invalid, expired or revoked credentials (`not_authenticated`, "
                 "`token_invalid`, `token_expired`, `token_revoked`)."
             )
+        if not open_to_anyone:
             errors["403"] = _error(
                 "Authenticated but not allowed (`permission_denied`, `token_scope`)."
             )

@@ -187,3 +187,38 @@ def test_a_page_size_past_the_most_is_clamped_to_it(client_for, operator):
     # then
     assert response.status_code == 200
     assert response.json()["count"] == 1
+
+
+def test_a_revoked_token_on_the_api_root_answers_the_documented_401(api, member):
+    # given
+    from accounts.services import token_create, token_revoke
+
+    issued = token_create(user=member, name="old")
+    token_revoke(token=issued.token, actor=member)
+
+    # when
+    response = api.get("/api/v1/", HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+
+    # then
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_revoked"
+    assert_documented(response, "GET")
+
+
+def test_every_request_body_is_documented_closed_to_unknown_fields():
+    # given
+    document = _document()
+
+    # when
+    open_bodies = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            name = body["schema"]["$ref"].rsplit("/", 1)[-1]
+            if document["components"]["schemas"][name].get("additionalProperties") is not False:
+                open_bodies.append(f"{method.upper()} {path}: {name}")
+
+    # then
+    assert open_bodies == []
