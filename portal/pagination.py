@@ -30,3 +30,9 @@ class PortalPagination(PageNumberPagination):
         if len(digits) > len(str(self.max_page_size)):
             return self.max_page_size
         return min(int(digits), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters

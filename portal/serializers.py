@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -25,6 +26,15 @@ MAX_TEXT_LENGTH = 10_000
 UNKNOWN_FIELD_MESSAGE = "This field is not one the request accepts."
 
 
+# A day as the schema documents it: inside the portal's calendar (years 2000 to 2999).
+DAY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date",
+    "pattern": r"^2[0-9]{3}-[0-9]{2}-[0-9]{2}$",
+}
+
+
+@extend_schema_field(DAY_SCHEMA)
 class BoundedDateField(serializers.DateField):
     """A day inside the calendar the portal counts in (see `FIRST_DAY`, `LAST_DAY`)."""
 

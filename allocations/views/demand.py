@@ -29,6 +29,7 @@ from allocations.serializers.demand import (
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from portal.errors import NotAllowed
+from portal.serializers import DAY_SCHEMA
 
 
 def _user(request: Request) -> User:
@@ -270,8 +271,12 @@ class CapacityView(APIView):
         summary="The per-day ledger of a pool, with free GPU-hours per program and power",
         parameters=[
             OpenApiParameter("pool", UUID, required=True, description="The GPU pool."),
-            OpenApiParameter("start", str, description="First day, YYYY-MM-DD (default today)."),
-            OpenApiParameter("end", str, description="Last day, included (default start + 30)."),
+            OpenApiParameter(
+                "start", DAY_SCHEMA, description="First day, YYYY-MM-DD (default today)."
+            ),
+            OpenApiParameter(
+                "end", DAY_SCHEMA, description="Last day, included (default start + 30)."
+            ),
         ],
         responses=CapacityDaySerializer(many=True),
     )

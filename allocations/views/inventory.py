@@ -35,6 +35,7 @@ from allocations.serializers.inventory import (
     SiteWriteSerializer,
     WindowQuerySerializer,
 )
+from portal.serializers import DAY_SCHEMA
 
 INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
 
@@ -245,8 +246,12 @@ class PoolAvailabilityView(APIView):
         tags=["inventory"],
         summary="GPUs in service, deliverable GPU-hours and the site's power, day by day",
         parameters=[
-            OpenApiParameter("start", str, description="First day, YYYY-MM-DD (default today)."),
-            OpenApiParameter("end", str, description="Last day, included (default start + 30)."),
+            OpenApiParameter(
+                "start", DAY_SCHEMA, description="First day, YYYY-MM-DD (default today)."
+            ),
+            OpenApiParameter(
+                "end", DAY_SCHEMA, description="Last day, included (default start + 30)."
+            ),
         ],
         responses=PoolDaySerializer(many=True),
     )

@@ -17,6 +17,7 @@ from allocations.serializers.reports import (
     SharesReportSerializer,
     TurnaroundRowSerializer,
 )
+from portal.serializers import DAY_SCHEMA
 
 
 class CapacityReportView(APIView):
@@ -28,8 +29,8 @@ class CapacityReportView(APIView):
         parameters=[
             OpenApiParameter("site", str, description="A site id (or give a pool)."),
             OpenApiParameter("pool", str, description="A pool id (or give a site)."),
-            OpenApiParameter("start", str, description="First day (default today)."),
-            OpenApiParameter("end", str, description="Last day (default start + 90)."),
+            OpenApiParameter("start", DAY_SCHEMA, description="First day (default today)."),
+            OpenApiParameter("end", DAY_SCHEMA, description="Last day (default start + 90)."),
         ],
         responses=CapacityReportDaySerializer(many=True),
     )

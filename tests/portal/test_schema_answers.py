@@ -222,3 +222,38 @@ def test_every_request_body_is_documented_closed_to_unknown_fields():
 
     # then
     assert open_bodies == []
+
+
+def test_page_numbers_and_sizes_are_documented_from_one():
+    # given
+    document = _document()
+
+    # when
+    loose = [
+        f"{path} {parameter['name']}"
+        for path, operations in document["paths"].items()
+        for parameter in operations.get("get", {}).get("parameters", [])
+        if parameter["name"] in ("page", "page_size") and parameter["schema"].get("minimum") != 1
+    ]
+
+    # then
+    assert loose == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/capacity/", "/api/v1/pools/{id}/availability/", "/api/v1/reports/capacity/",
+     "/api/v1/reports/shares/"],
+)  # fmt: skip
+def test_days_in_queries_are_documented_inside_the_portals_calendar(path):
+    # given
+    parameters = _document()["paths"][path]["get"]["parameters"]
+
+    # when
+    days = {p["name"]: p["schema"] for p in parameters if p["name"] in ("start", "end")}
+
+    # then
+    assert days == {
+        name: {"type": "string", "format": "date", "pattern": "^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"}
+        for name in ("start", "end")
+    }
