@@ -325,16 +325,21 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
     with transaction.atomic():
         current = Invitation.objects.select_for_update().get(pk=invitation.pk)
         _check_pending(current, "revoked")
-        current.status = InvitationStatus.REVOKED
-        current.responded_at = timezone.now()
-        current.save(update_fields=["status", "responded_at"])
-        audit_record(
-            actor=actor,
-            verb="invitation.revoke",
-            target=current.organization,
-            after={"invitation": str(current.pk), "email": current.email},
-        )
+        _close(current, status=InvitationStatus.REVOKED, verb="invitation.revoke", actor=actor)
     return current
+
+
+def _close(invitation: Invitation, *, status: str, verb: str, actor: Actor) -> None:
+    """Mark a pending, locked invitation answered without a membership, and audit it."""
+    invitation.status = status
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["status", "responded_at"])
+    audit_record(
+        actor=actor,
+        verb=verb,
+        target=invitation.organization,
+        after={"invitation": str(invitation.pk), "email": invitation.email},
+    )
 
 
 def _check_pending(invitation: Invitation, verb: str) -> None:
@@ -393,15 +398,7 @@ def invitation_decline(*, invitation: Invitation, actor: User) -> Invitation:
     with transaction.atomic():
         current = _lock_for_invitee(invitation, actor)
         _check_pending(current, "declined")
-        current.status = InvitationStatus.DECLINED
-        current.responded_at = timezone.now()
-        current.save(update_fields=["status", "responded_at"])
-        audit_record(
-            actor=actor,
-            verb="invitation.decline",
-            target=current.organization,
-            after={"invitation": str(current.pk), "email": current.email},
-        )
+        _close(current, status=InvitationStatus.DECLINED, verb="invitation.decline", actor=actor)
     return current
 
 
