@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test fuzz lint schema bench-usage bench-decisions clean
+.PHONY: install run test fuzz lint schema bench bench-usage bench-decisions clean
 
 install: $(VENV)/.installed
 
@@ -33,12 +33,16 @@ lint: install
 schema: install
 	DJANGO_DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file var/schema.yml
 
-# Benchmarks print figures as ratios against a baseline measured in the same run; they need
-# PostgreSQL (and Redis for the decisions) and make a database of their own.
+# Benchmarks print figures as ratios against a floor measured in the same run, as one table
+# (also written to var/bench.md); they need PostgreSQL (and Redis for the decisions) and make
+# a database of their own. `make bench ONLY=usage,lists` runs some; `ARGS=--quick` smaller sets.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 
+bench: install
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} ONLY=$(ONLY) $(PY) -m tests.benchmarks $(ARGS)
+
 bench-usage: install
-	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.benchmarks.usage
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.benchmarks --only usage
 
 bench-decisions: install
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m tests.benchmarks.decisions

@@ -27,10 +27,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from tests.benchmarks.framework import Bench, Row, benchmark
 
 BENCH_DATABASE = "portal_bench"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal"
@@ -89,6 +92,58 @@ def main() -> None:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)
     report(broker, options, throughput, checks)
+
+
+@benchmark("decisions", order=30, needs=("broker",))
+def decisions(bench: Bench) -> Iterator[Row]:
+    """(a) and (b) as rows of `make bench`."""
+    from portal.celery import app as celery_app
+    from tests.workers.harness import exclusive_broker, purge
+
+    broker = os.environ["CELERY_BROKER_URL"]
+    applications, workers = (60, 3) if bench.quick else (300, 3)
+    with exclusive_broker(broker):
+        purge(celery_app)
+        try:
+            throughput = bench_throughput(broker, applications=applications, worker_count=workers)
+        finally:
+            purge(celery_app)
+    yield Row(
+        what=f"decisions end to end, {workers} workers, {applications} applications",
+        figure=throughput["per_second"],
+        unit="decisions/s",
+        note=(
+            f"submission to decision: median {throughput['latency_median']:.2f} s, "
+            f"p95 {throughput['latency_p95']:.2f} s"
+        ),
+    )
+    runs = 10 if bench.quick else 50
+    large = 5_000 if bench.quick else 100_000
+    checks = bench_capacity_check(runs=runs, large=large)
+    (small_checks, small_decisions), (large_checks, large_decisions) = (
+        checks[100],
+        checks[large],
+    )
+    small_check, large_check = statistics.median(small_checks), statistics.median(large_checks)
+    yield Row(
+        what=f"capacity check over {CHECK_WINDOW_DAYS} days, median at {large:,} allocations",
+        figure=large_check * 1000,
+        unit="ms",
+        floor=small_check * 1000,
+        floor_what="median at 100",
+        ratio=large_check / small_check,
+        target="<= 1.2",
+        runs=runs,
+    )
+    yield Row(
+        what=f"one whole decision (application_decide), median at {large:,} allocations",
+        figure=statistics.median(large_decisions) * 1000,
+        unit="ms",
+        floor=statistics.median(small_decisions) * 1000,
+        floor_what="median at 100",
+        ratio=statistics.median(large_decisions) / statistics.median(small_decisions),
+        runs=runs,
+    )
 
 
 # --- (a) decisions per second with real workers -------------------------------------------------

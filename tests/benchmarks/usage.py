@@ -1,58 +1,33 @@
 """Usage ingest through the API, beside a raw COPY of the same rows, in the same run.
 
-    make bench-usage   (PostgreSQL; DATABASE_URL may point elsewhere)
+    make bench ONLY=usage   (or make bench-usage)
 
-Creates a database of its own (test_portal_bench_usage), posts batches of 10,000 records to
-POST /api/v1/usage/ in this process (the whole request: authentication, JSON parsing,
-validation, the ingest transaction), then COPYs the same rows into a fresh copy of the
-table, and prints records per second of each and their ratio. Not a test: a measurement.
+Posts batches of 10,000 records to POST /api/v1/usage/ in this process (the whole request:
+authentication, JSON parsing, validation, the ingest transaction), then COPYs the same rows
+into a fresh copy of the table, and gives records per second of each and their ratio.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import statistics
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only")
-os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("DATABASE_TEST_NAME", "test_portal_bench_usage")
-
-import django
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from tests.benchmarks.framework import Bench, Row, benchmark
 
 BATCH = 10_000
-BATCHES = int(os.environ.get("BENCH_BATCHES", "5"))
 
 
-def main() -> None:
-    if connection.vendor != "postgresql":
-        raise SystemExit("The COPY baseline needs PostgreSQL: set DATABASE_URL=postgres://…")
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        run()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-
-
-def run() -> None:
+@benchmark("usage", order=10)
+def usage(bench: Bench) -> Iterator[Row]:
+    from django.db import connection
+    from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from accounts.models import User
+    from accounts.models import Organization, User
     from accounts.services import scheduler_account_create, scheduler_token_issue
     from allocations.models import (
         AcceleratorModel,
@@ -63,9 +38,8 @@ def run() -> None:
         Program,
         Site,
     )
-    from portal.celery import app as celery_app
 
-    celery_app.conf.broker_url = "memory://"
+    batches_count = 2 if bench.quick else max(bench.runs, 5)
     today = timezone.localdate()
     operator = User.objects.create_user("operator@bench.example", None, is_staff=True)
     scheduler = scheduler_account_create(source="slurm-bench", actor=operator)
@@ -80,8 +54,6 @@ def run() -> None:
         org_cap_gpu_hours=10**12, nominal_share=Decimal(0), lending_limit=Decimal(0),
         borrowing_limit=Decimal(1), turnaround_days=1,
     )  # fmt: skip
-    from accounts.models import Organization
-
     organization = Organization.objects.create(name="bench", kind="startup", country="NO")
     application = Application.objects.create(
         organization=organization, program=program, pool=pool, applicant=operator,
@@ -112,7 +84,7 @@ def run() -> None:
             }
             for index in range(BATCH)
         ]
-        for number in range(BATCHES)
+        for number in range(batches_count)
     ]
 
     api_rates = []
@@ -124,7 +96,7 @@ def run() -> None:
         assert response.json()["accepted"] == BATCH, response.json()
         api_rates.append(BATCH / elapsed)
     allocation.refresh_from_db()
-    assert allocation.used_gpu_seconds == BATCH * BATCHES * 3600 * 8
+    assert allocation.used_gpu_seconds == BATCH * batches_count * 3600 * 8
 
     copy_rates = []
     with connection.cursor() as cursor:
@@ -145,12 +117,14 @@ def run() -> None:
                 copy.write(buffer.getvalue())
             copy_rates.append(BATCH / (time.perf_counter() - began))
 
-    api, raw = statistics.median(api_rates), statistics.median(copy_rates)
-    print(f"usage ingest, {BATCHES} batches of {BATCH:,} records (median per batch)")
-    print(f"  {'POST /api/v1/usage/':<28}{api:>12,.0f} records/s")
-    print(f"  {'raw COPY into PostgreSQL':<28}{raw:>12,.0f} records/s")
-    print(f"  {'ratio API / COPY':<28}{api / raw:>12.3f}")
-
-
-if __name__ == "__main__":
-    main()
+    api, raw = bench.median(api_rates), bench.median(copy_rates)
+    yield Row(
+        what=f"usage ingest, batches of {BATCH:,} (POST /api/v1/usage/, in process)",
+        figure=api,
+        unit="records/s",
+        floor=raw,
+        floor_what="raw COPY of the same rows",
+        ratio=api / raw,
+        target=">= 0.25",
+        runs=batches_count,
+    )

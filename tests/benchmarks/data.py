@@ -1,0 +1,86 @@
+"""Data sets for the benchmarks, made in SQL (generate_series), never through the API: a
+million allocations take seconds, not hours.
+
+Rows are cloned from a template row made through the models, so that every column the models
+add later is filled the way the model fills it; only the ids, titles and times vary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models
+
+
+def _columns(model: type[models.Model]) -> list[str]:
+    return [field.column for field in model._meta.concrete_fields]
+
+
+def clone_rows(
+    model: type[models.Model],
+    *,
+    template_id: Any,
+    start: int,
+    count: int,
+    overrides: dict[str, str],
+) -> None:
+    """Insert `count` copies of the template row, numbered g = start + 1 … start + count;
+    `overrides` maps a column to an SQL expression of `g` and of the template `t`."""
+    table = model._meta.db_table
+    columns = _columns(model)
+    expressions = [overrides.get(column, f't."{column}"') for column in columns]
+    quoted = ", ".join(f'"{column}"' for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ({quoted}) SELECT {", ".join(expressions)} '
+            f'FROM "{table}" t, generate_series(%s, %s) g WHERE t."id" = %s',
+            [start + 1, start + count, template_id],
+        )
+
+
+def uuid_of(kind: str) -> str:
+    """A deterministic UUID of the row number g, per kind of row."""
+    return f"md5('{kind}-' || g::text)::uuid"
+
+
+def grow_allocations(*, application: Any, allocation: Any, start: int, count: int) -> None:
+    """`count` more decided applications, each with its allocation, cloned from a template
+    pair; the n-th is created n seconds before the template, so lists ordered by creation
+    find the newest first."""
+    from allocations.models import Allocation, Application
+
+    clone_rows(
+        Application,
+        template_id=application.pk,
+        start=start,
+        count=count,
+        overrides={
+            "id": uuid_of("application"),
+            "title": "'Benchmark application ' || g::text",
+            "created_at": "t.created_at - g * interval '1 second'",
+            "updated_at": "t.updated_at - g * interval '1 second'",
+            "submitted_at": "t.submitted_at - g * interval '1 second' - interval '2 days'",
+            "decided_at": "t.decided_at - g * interval '1 second' - mod(g, 97) * interval '1 hour'",
+        },
+    )
+    clone_rows(
+        Allocation,
+        template_id=allocation.pk,
+        start=start,
+        count=count,
+        overrides={
+            "id": uuid_of("allocation"),
+            "application_id": uuid_of("application"),
+            "created_at": "t.created_at - g * interval '1 second'",
+            "used_gpu_seconds": "mod(g, 1000) * 3600",
+        },
+    )
+    analyze(Application, Allocation)
+
+
+def analyze(*models_: type[models.Model]) -> None:
+    """VACUUM ANALYZE, as autovacuum would after a bulk load; done now, so that it does not
+    run (and take a core) in the middle of a measurement."""
+    with connection.cursor() as cursor:
+        for model in models_:
+            cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
