@@ -338,3 +338,36 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} {self.target_repr}"
+
+
+class IdempotencyKey(models.Model):
+    """The answer to a write sent with an `Idempotency-Key`, kept so that a retry with the
+    same key replays it instead of acting again (portal/idempotency.py).
+
+    Scoped per user: the same key from two users names two writes. Written in the same
+    transaction as the write's effect, so that a write that did not commit leaves no key.
+    Neither the key nor the answer is stored in the clear: `key_digest` is its SHA-256, and
+    `answer` is encrypted with a key derived from the Idempotency-Key and SECRET_KEY (a new
+    token's secret is part of an answer).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    key_digest = models.CharField(max_length=64)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the method, path and body of the first request."
+    )
+    status_code = models.PositiveSmallIntegerField()
+    answer = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key_digest"], name="idempotency_key_once_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_digest[:12]}… ({self.status_code})"

@@ -19,6 +19,7 @@ from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import (
     AccessToken,
+    IdempotencyKey,
     Invitation,
     InvitationStatus,
     Membership,
@@ -221,6 +222,13 @@ def token_purge_expired(*, older_than: timedelta = timedelta(days=30)) -> int:
     deleted, _ = AccessToken.objects.filter(expires_at__lt=cutoff).delete()
     revoked, _ = AccessToken.objects.filter(revoked_at__lt=cutoff).delete()
     return deleted + revoked
+
+
+def idempotency_key_purge_expired() -> int:
+    """Delete the idempotency keys whose time is up (a retry with one would act afresh
+    anyway: an expired key is never replayed). Returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
 
 
 def organization_create(

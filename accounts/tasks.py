@@ -83,3 +83,10 @@ def purge_expired_tokens() -> int:
     from accounts.services import token_purge_expired
 
     return token_purge_expired()
+
+
+@shared_task
+def purge_expired_idempotency_keys() -> int:
+    from accounts.services import idempotency_key_purge_expired
+
+    return idempotency_key_purge_expired()

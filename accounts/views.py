@@ -31,6 +31,7 @@ from accounts.serializers import (
     TokenObtainInputSerializer,
     TokenSerializer,
 )
+from portal.idempotency import idempotent
 from portal.schema import ErrorSerializer
 
 
@@ -104,6 +105,7 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
         request=TokenCreateInputSerializer,
         responses={201: TokenIssuedSerializer},
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = TokenCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -253,6 +255,7 @@ class SchedulerAccountListView(generics.GenericAPIView[User]):
         request=SchedulerAccountCreateInputSerializer,
         responses={201: SchedulerAccountSerializer},
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = SchedulerAccountCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -271,6 +274,7 @@ class SchedulerAccountTokenView(APIView):
         request=SchedulerTokenIssueInputSerializer,
         responses={201: TokenIssuedSerializer},
     )
+    @idempotent
     def post(self, request: Request, account_id: UUID) -> Response:
         account = selectors.scheduler_account_get(account_id=account_id)
         serializer = SchedulerTokenIssueInputSerializer(data=request.data)
@@ -370,6 +374,7 @@ class InvitationAcceptView(APIView):
         request=None,
         responses=MembershipOrganizationSerializer,
     )
+    @idempotent
     def post(self, request: Request, invitation_id: UUID) -> Response:
         user = _user(request)
         invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)
@@ -384,6 +389,7 @@ class InvitationDeclineView(APIView):
         request=None,
         responses=ReceivedInvitationSerializer,
     )
+    @idempotent
     def post(self, request: Request, invitation_id: UUID) -> Response:
         user = _user(request)
         invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)

@@ -7,6 +7,8 @@ list items joined by dots, e.g. `records.3.gpu_seconds`) to a list of `{code, me
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,11 +16,15 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -26,6 +32,7 @@ class DomainError(Exception):
 
     code = "domain_error"
     status_code: int = status.HTTP_409_CONFLICT
+    retry_after_seconds: int | None = None
     default_message = "The request conflicts with the current state."
 
     def __init__(self, message: str | None = None, *, extra: Mapping[str, Any] | None = None):
@@ -108,6 +115,35 @@ class InUse(DomainError):
     default_message = "This object is still referenced and cannot be deleted."
 
 
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency_key_invalid"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = (
+        "An Idempotency-Key is 1 to 255 visible ASCII characters (a UUID is a good choice)."
+    )
+
+
+class IdempotencyKeyInUse(DomainError):
+    """Another request with this key is still being answered: retry shortly, and get its
+    answer then."""
+
+    code = "idempotency_key_in_use"
+    retry_after_seconds = 1
+    default_message = (
+        "A request with this Idempotency-Key is still in progress; retry after Retry-After "
+        "seconds to get its answer."
+    )
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_message = (
+        "This Idempotency-Key was used for another request (another path or body); use a new "
+        "key for a new request."
+    )
+
+
 NON_FIELD = "non_field_errors"
 
 
@@ -159,6 +195,44 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **extra}
 
 
+UNAVAILABLE_MESSAGE = (
+    "A service the portal depends on is unavailable for a moment. Try again after Retry-After "
+    "seconds; retry a write with the same Idempotency-Key, so that it takes effect once."
+)
+
+
+def dependency_away(exc: BaseException | None) -> str | None:
+    """Which dependency an exception says is away (`database`, `broker`), or None.
+
+    The database: Django's OperationalError and InterfaceError, which psycopg raises for a
+    refused, dropped or closed connection (and also for a deadlock or a lock timeout, which
+    are as transient: the transaction was rolled back and a retry may pass). The broker:
+    kombu's OperationalError, when a task could not be published.
+    """
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        return "database"
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    if isinstance(exc, BrokerOperationalError):
+        return "broker"
+    return None
+
+
+def unavailable_headers() -> dict[str, str]:
+    return {"Retry-After": str(settings.PORTAL_RETRY_AFTER_SECONDS)}
+
+
+def _log_unavailable(dependency: str, exc: BaseException, request_path: str) -> None:
+    # One line, no traceback: during an outage every request would print one.
+    logger.warning(
+        "%s unavailable; answered 503 to %s (%s: %s)",
+        dependency,
+        request_path,
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+    )
+
+
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """Render every exception an API view raises as the portal's JSON error body."""
     # Imported here: rest_framework.views imports the authentication classes at import time,
@@ -175,11 +249,25 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     if isinstance(exc, DomainError):
         set_rollback()
         # A 401 names the scheme that would succeed (RFC 9110).
-        challenge = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else None
+        answer_headers = (
+            {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
+        )
+        if exc.retry_after_seconds is not None:
+            answer_headers["Retry-After"] = str(exc.retry_after_seconds)
         return Response(
             error_body(exc.code, exc.message, **exc.extra),
             status=exc.status_code,
-            headers=challenge,
+            headers=answer_headers or None,
+        )
+
+    dependency = dependency_away(exc)
+    if dependency is not None:
+        request = context.get("request")
+        _log_unavailable(dependency, exc, getattr(request, "path", "?"))
+        return Response(
+            error_body("unavailable", UNAVAILABLE_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers=unavailable_headers(),
         )
 
     if not isinstance(exc, exceptions.APIException):
@@ -279,6 +367,24 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 
 def handler500(request: HttpRequest) -> Any:
+    """The answer to an exception no view handled. Django calls it while handling the
+    exception, so `sys.exc_info()` holds it: a database or broker that is away (outside the
+    API's views: the admin, /metrics, a middleware) answers 503 with Retry-After, not 500."""
+    dependency = dependency_away(sys.exc_info()[1])
+    if dependency is not None:
+        response: HttpResponse
+        if _wants_json(request):
+            response = JsonResponse(
+                error_body("unavailable", UNAVAILABLE_MESSAGE),
+                status=503,
+            )
+        else:
+            response = HttpResponse(
+                UNAVAILABLE_MESSAGE, content_type="text/plain; charset=utf-8", status=503
+            )
+        for name, value in unavailable_headers().items():
+            response[name] = value
+        return response
     if _wants_json(request):
         return JsonResponse(
             error_body("server_error", "The server failed; the error was logged."), status=500

@@ -33,6 +33,15 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "portal_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
 )
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "portal_rate_limit_unavailable",
+    "Requests let through unchecked because the rate-limit store (the cache) was unavailable",
+    ["limit"],
+)
+# During an outage every request fails open: one warning with the error per this many
+# seconds per process, the rest only counted.
+_FAIL_OPEN_LOG_INTERVAL = 60.0
+_fail_open_logged_at: dict[str, float] = {}
 
 
 class RequestIdFilter(logging.Filter):
@@ -209,11 +218,26 @@ class _PortalThrottle(SimpleRateThrottle):
             return super().allow_request(request, view)
         except APIException:
             raise  # the request's own fault (a malformed body read for the login's email)
-        except Exception:
-            logger.warning(
-                "rate limit store unavailable; %s let through", type(self).__name__, exc_info=True
-            )
+        except Exception as error:
+            _fail_open(type(self).__name__, error)
             return True
+
+
+def _fail_open(limit: str, error: Exception) -> None:
+    """Count a request let through because the rate-limit store failed; log it, at most
+    once a minute per limit and process."""
+    RATE_LIMIT_UNAVAILABLE.labels(limit).inc()
+    now = time.monotonic()
+    last = _fail_open_logged_at.get(limit)
+    if last is None or now - last >= _FAIL_OPEN_LOG_INTERVAL:
+        _fail_open_logged_at[limit] = now
+        logger.warning(
+            "rate limit store unavailable; requests let through unchecked (%s: %s: %s); "
+            "counted in portal_rate_limit_unavailable_total",
+            limit,
+            type(error).__name__,
+            error,
+        )
 
 
 class UserRateThrottle(_PortalThrottle):

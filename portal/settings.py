@@ -89,6 +89,11 @@ if env.str("DATABASE_TEST_NAME", default=""):
     # Lets several test runs share one server, each with a database of its own.
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# A kept connection is checked before a request reuses it, so that after a database restart
+# the first request of each process reconnects instead of failing on the dead connection.
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker) share the file: wait for the write lock instead of
     # failing at once, and take it at the start of each transaction.
@@ -300,6 +305,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "accounts.tasks.purge_expired_tokens",
         "schedule": timedelta(hours=24),
     },
+    # Idempotency keys are kept PORTAL_IDEMPOTENCY_KEY_HOURS; expired ones only grow the table.
+    "purge-expired-idempotency-keys": {
+        "task": "accounts.tasks.purge_expired_idempotency_keys",
+        "schedule": timedelta(hours=1),
+    },
     # A broker can lose a message and a worker can die: nothing stays `submitted` for long.
     "requeue-stale-applications": {
         "task": "allocations.tasks.requeue_stale_applications",
@@ -354,12 +364,28 @@ PORTAL_USAGE_GRACE_HOURS = env.int("PORTAL_USAGE_GRACE_HOURS", default=24)
 # Personal access tokens.
 PORTAL_TOKEN_DEFAULT_DAYS = env.int("PORTAL_TOKEN_DEFAULT_DAYS", default=90)
 PORTAL_TOKEN_MAX_DAYS = env.int("PORTAL_TOKEN_MAX_DAYS", default=366)
+# Hours an Idempotency-Key is kept: a retry within them replays the first answer; after them
+# the key is forgotten (and deleted by the beat).
+PORTAL_IDEMPOTENCY_KEY_HOURS = env.int("PORTAL_IDEMPOTENCY_KEY_HOURS", default=24)
 # Invitations to join an organization can be answered for this many days.
 PORTAL_INVITATION_DAYS = env.int("PORTAL_INVITATION_DAYS", default=14)
 
 # The cache holds the API's rate-limit counters: shared by all web processes in production
 # (CACHE_URL=redis://…/1), per process by default.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A Redis that is away must cost a request a moment, not hang it: the rate limits then
+    # let requests through (portal.observability).
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "socket_connect_timeout": env.float("CACHE_TIMEOUT_SECONDS", default=0.5),
+            "socket_timeout": env.float("CACHE_TIMEOUT_SECONDS", default=0.5),
+        }
+    )
+
+# Seconds a client is told to wait (Retry-After) when the database or the broker is away and
+# the API answers 503 `unavailable`.
+PORTAL_RETRY_AFTER_SECONDS = env.int("PORTAL_RETRY_AFTER_SECONDS", default=5)
 
 # Logs: one JSON object a line with the request id outside DEBUG (DJANGO_LOG_FORMAT=plain
 # for people); the request id comes from X-Request-ID or is made, and is answered back.

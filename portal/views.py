@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -37,19 +38,48 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _check_cache() -> str:
+    # A write and a read: the rate limits need both.
+    cache.set("portal:readyz", "ok", timeout=10)
+    if cache.get("portal:readyz") != "ok":
+        raise RuntimeError("the cache did not keep a value")
+    return "ok"
+
+
+# Without the database nothing can be served; without the broker or the cache the portal
+# serves degraded (decisions and other side effects wait, rate limits let requests through).
+_ESSENTIAL = frozenset({"database"})
+
+
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to serve: the database answers and the Celery broker accepts connections."""
+    """Ready to serve, and what is away.
+
+    200 `ok`: the database, the Celery broker and the cache answer. 200 `degraded`: the
+    database answers and the broker or the cache does not; the portal still serves reads and
+    writes, and a load balancer should keep sending it requests. 503 `unavailable`: the
+    database is away. `unavailable` lists what is away, `checks` says why.
+    """
     checks: dict[str, str] = {}
-    for name, check in (("database", _check_database), ("broker", _check_broker)):
+    for name, check in (
+        ("database", _check_database),
+        ("broker", _check_broker),
+        ("cache", _check_cache),
+    ):
         try:
             checks[name] = check()
         except Exception as error:
             checks[name] = f"error: {type(error).__name__}"
-    ready = all(value == "ok" for value in checks.values())
+    away = [name for name, value in checks.items() if value != "ok"]
+    if not away:
+        state = "ok"
+    elif _ESSENTIAL.isdisjoint(away):
+        state = "degraded"
+    else:
+        state = "unavailable"
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status=200 if ready else 503,
+        {"status": state, "checks": checks, "unavailable": away},
+        status=503 if state == "unavailable" else 200,
     )
 
 

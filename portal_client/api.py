@@ -6,12 +6,19 @@ reads better than a generated package; every call maps one operation of /api/sch
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 API = "/api/v1"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Answers worth another try, after Retry-After: the database or broker away for a moment
+# (503 `unavailable`), or the first try of this very write still being answered.
+RETRIED_CODES = frozenset({"unavailable", "idempotency_key_in_use"})
+MAX_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -34,18 +41,59 @@ class Unreachable(Exception):
     """The portal did not answer."""
 
 
+def _retried(response: httpx.Response) -> bool:
+    if response.status_code not in (409, 503):
+        return False
+    try:
+        return response.json().get("code") in RETRIED_CODES
+    except ValueError:
+        return response.status_code == 503
+
+
+def _retry_after(response: httpx.Response, *, default: float) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", default)), 0.0), MAX_WAIT_SECONDS)
+    except ValueError:
+        return default
+
+
 class PortalClient:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30) -> None:
+    """`retries`: how many more times a request is sent after a dropped connection, a
+    timeout, or a 503; every write carries an Idempotency-Key that its retries repeat, so
+    that a write the portal did receive takes effect once and its retry gets its answer."""
+
+    def __init__(
+        self, url: str, token: str | None = None, *, timeout: float = 30, retries: int = 3
+    ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "portal-cli/1"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.retries = retries
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, f"{API}/{path}", **kwargs)
-        except httpx.HTTPError as error:
-            raise Unreachable(f"{self.http.base_url}: {error}") from error
+    def request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        """One call; a write gets a fresh Idempotency-Key, the same for all its tries."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if method in WRITES:
+            headers.setdefault("Idempotency-Key", str(uuid.uuid4()))
+        tries = 1 + (self.retries if retry else 0)
+        for attempt in range(1, tries + 1):
+            wait = min(0.25 * 2 ** (attempt - 1), MAX_WAIT_SECONDS)
+            try:
+                response = self.http.request(method, f"{API}/{path}", headers=headers, **kwargs)
+            except httpx.TransportError as error:
+                # Refused, reset, cut or timed out: whether a write arrived is unknown, and its
+                # key makes the retry safe.
+                if attempt < tries:
+                    time.sleep(wait)
+                    continue
+                raise Unreachable(f"{self.http.base_url}: {error}") from error
+            except httpx.HTTPError as error:
+                raise Unreachable(f"{self.http.base_url}: {error}") from error
+            if attempt < tries and _retried(response):
+                time.sleep(_retry_after(response, default=wait))
+                continue
+            break
         if response.status_code == 204:
             return None
         try:
@@ -74,9 +122,12 @@ class PortalClient:
 
     # --- auth and tokens
     def token_obtain(self, *, email: str, password: str, name: str, scope: str = "full") -> Any:
+        # Not retried: a sign-in has no user to scope a key to, and a retry would make a
+        # second token.
         return self.request(
             "POST",
             "auth/token/",
+            retry=False,
             json={"email": email, "password": password, "name": name, "scope": scope},
         )
 

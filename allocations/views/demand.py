@@ -29,6 +29,7 @@ from allocations.serializers.demand import (
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from portal.errors import NotAllowed
+from portal.idempotency import idempotent
 from portal.serializers import DAY_SCHEMA
 
 
@@ -83,6 +84,7 @@ class ApplicationListView(generics.GenericAPIView[Application]):
         request=ApplicationWriteSerializer,
         responses={201: ApplicationSerializer},
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = _write_serializer(request, data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -138,6 +140,7 @@ class ApplicationSubmitView(_ApplicationActionView):
         request=None,
         responses={202: ApplicationSerializer},
     )
+    @idempotent
     def post(self, request: Request, pk: UUID) -> Response:
         application = self.application(request, pk)
         _require_member(request, application)
@@ -154,6 +157,7 @@ class ApplicationWithdrawView(_ApplicationActionView):
         request=None,
         responses=ApplicationSerializer,
     )
+    @idempotent
     def post(self, request: Request, pk: UUID) -> Response:
         application = self.application(request, pk)
         _require_member(request, application)
@@ -166,6 +170,7 @@ class _ReviewerDecisionView(_ApplicationActionView):
 
     decide: Any
 
+    @idempotent
     def post(self, request: Request, pk: UUID) -> Response:
         application = self.application(request, pk)
         _require_reviewer(request, application)
@@ -258,6 +263,7 @@ class AllocationReleaseView(APIView):
         request=None,
         responses=AllocationSerializer,
     )
+    @idempotent
     def post(self, request: Request, pk: UUID) -> Response:
         user = _user(request)
         allocation = selectors.allocation_get_for_user(user=user, allocation_id=pk)

@@ -17,6 +17,7 @@ from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.serializers.usage import UsageBatchInputSerializer, UsageBatchResultSerializer
 from allocations.services import usage as services
+from portal.idempotency import idempotent
 
 
 class HasSchedulerToken(permissions.BasePermission):
@@ -55,6 +56,7 @@ class UsageView(APIView):
         request=UsageBatchInputSerializer,
         responses=UsageBatchResultSerializer,
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = UsageBatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

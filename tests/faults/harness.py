@@ -320,8 +320,7 @@ class PostgresCluster:
             port=self.port,
             user="postgres",
             dbname=database,
-            autocommit=True,
-            **options,
+            **{"autocommit": True, **options},
         )
 
     def execute(self, database: str, query: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -24,11 +24,15 @@ def test_readyz_answers_ok_when_database_and_broker_answer(client):
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "cache": "ok"},
+        "unavailable": [],
+    }
 
 
 @pytest.mark.django_db
-def test_readyz_answers_503_when_the_broker_is_down(client, monkeypatch):
+def test_readyz_answers_degraded_when_the_broker_is_down(client, monkeypatch):
     # given
     def refuse(*args, **kwargs):
         raise OperationalError("connection refused")
@@ -38,11 +42,12 @@ def test_readyz_answers_503_when_the_broker_is_down(client, monkeypatch):
     # when
     response = client.get("/readyz")
 
-    # then
-    assert response.status_code == 503
+    # then: still ready (the portal serves without its broker), and says what is away
+    assert response.status_code == 200
     assert response.json() == {
-        "status": "unavailable",
-        "checks": {"database": "ok", "broker": "error: OperationalError"},
+        "status": "degraded",
+        "checks": {"database": "ok", "broker": "error: OperationalError", "cache": "ok"},
+        "unavailable": ["broker"],
     }
 
 
@@ -68,6 +73,48 @@ def test_readyz_reports_an_unreachable_broker(client, monkeypatch):
     response = client.get("/readyz")
 
     # then
-    assert response.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["database"] == "ok"
     assert response.json()["checks"]["broker"].startswith("error: ")
+    assert response.json()["unavailable"] == ["broker"]
+
+
+@pytest.mark.django_db
+def test_readyz_answers_degraded_when_the_cache_is_away(client, settings):
+    # given: a Redis cache where nothing listens
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/1",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["cache"].startswith("error: ")
+    assert response.json()["unavailable"] == ["cache"]
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_naming_the_database_when_it_is_away(client, monkeypatch):
+    # given
+    from django.db import OperationalError as DatabaseOperationalError
+
+    def refuse(*args, **kwargs):
+        raise DatabaseOperationalError("connection refused")
+
+    monkeypatch.setattr("portal.views._check_database", refuse)
+
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["database"] == "error: OperationalError"
+    assert response.json()["unavailable"] == ["database"]

@@ -139,15 +139,26 @@ def test_a_rate_limit_store_that_is_away_lets_requests_through_and_logs(
 
     for throttle in observability.THROTTLES:
         monkeypatch.setattr(throttle, "cache", BrokenCache())
+    monkeypatch.setattr(observability, "_fail_open_logged_at", {})
     secret = token_create(user=member, name="t").secret
+    counted = observability.RATE_LIMIT_UNAVAILABLE.labels("UserRateThrottle")
+    before = counted._value.get()
 
     # when
     with caplog.at_level(logging.WARNING, logger="portal.observability"):
-        response = api.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {secret}")
+        answers = [
+            api.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code
+            for _ in range(3)
+        ]
 
-    # then
-    assert response.status_code == 200
-    assert "rate limit store unavailable" in caplog.text
+    # then: let through, counted each time, logged once per limit (not once per request)
+    assert answers == [200, 200, 200]
+    assert counted._value.get() == before + 3
+    lines = [
+        r.getMessage() for r in caplog.records if "rate limit store unavailable" in r.getMessage()
+    ]
+    assert len(lines) == 2  # the user and the address limits; the login one does not apply
+    assert "UserRateThrottle: ConnectionError: cache away" in " ".join(lines)
 
 
 def test_the_admin_login_refuses_the_right_password_after_thirty_wrong_ones(client, settings):
