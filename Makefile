@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test fuzz lint schema bench bench-usage bench-decisions clean
+.PHONY: install run test fuzz lint schema messages screenshots bench bench-usage bench-decisions clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+# Compile the message catalogs (.po → .mo, committed) in pure Python: no gettext needed. To
+# collect new strings first (needs GNU gettext): cd <app> && ../manage.py makemessages -l nb
+messages: install
+	$(PY) -m portal.translations
+
+# The browser tests, writing the README's screenshots (docs/screenshots/) instead of var/.
+screenshots: install
+	PORTAL_SCREENSHOT_DIR=docs/screenshots $(PY) -m tests.run tests/browser -q
 
 schema: install
 	DJANGO_DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file var/schema.yml

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 
 from accounts.models import AccessToken, User
 from accounts.services import token_digest, token_touch
+from portal.i18n import activate_user_language
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -40,6 +41,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed("The token has expired.", code="token_expired")
         token_touch(token=token)
+        # Client tools get the API's messages in the person's chosen language too.
+        activate_user_language(request._request, token.user)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.contenttypes.models import ContentType
@@ -58,6 +59,16 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Operators run the site: admin, inventory, verification."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        default="",
+        help_text=(
+            "The language of the pages, emails and API messages for this person; empty "
+            "follows their browser (Accept-Language)."
+        ),
+    )
     scheduler_username = models.CharField(
         max_length=32,
         blank=True,

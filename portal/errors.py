@@ -18,8 +18,16 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -33,17 +41,24 @@ class DomainError(Exception):
     code = "domain_error"
     status_code: int = status.HTTP_409_CONFLICT
     retry_after_seconds: int | None = None
-    default_message = "The request conflicts with the current state."
+    default_message: StrOrPromise = _("The request conflicts with the current state.")
 
-    def __init__(self, message: str | None = None, *, extra: Mapping[str, Any] | None = None):
-        self.message = message or self.default_message
+    def __init__(
+        self, message: StrOrPromise | None = None, *, extra: Mapping[str, Any] | None = None
+    ):
+        self._message = message or self.default_message
         self.extra = dict(extra or {})
-        super().__init__(self.message)
+        super().__init__(self._message)
+
+    @property
+    def message(self) -> str:
+        """In the language active where it is read: the default messages are translated."""
+        return str(self._message)
 
 
 class InvalidTransition(DomainError):
     code = "invalid_transition"
-    default_message = "This action is not allowed in the object's current state."
+    default_message = _("This action is not allowed in the object's current state.")
 
 
 class Conflict(DomainError):
@@ -52,28 +67,28 @@ class Conflict(DomainError):
 
 class AlreadyMember(DomainError):
     code = "already_member"
-    default_message = "This user is already a member of the organization."
+    default_message = _("This user is already a member of the organization.")
 
 
 class AlreadyInvited(DomainError):
     code = "already_invited"
-    default_message = "This email has a pending invitation; revoke it to invite again."
+    default_message = _("This email has a pending invitation; revoke it to invite again.")
 
 
 class InvitationExpired(DomainError):
     code = "invitation_expired"
-    default_message = "The invitation has expired; ask the organization's admins for a new one."
+    default_message = _("The invitation has expired; ask the organization's admins for a new one.")
 
 
 class LastAdmin(DomainError):
     code = "last_admin"
-    default_message = "An organization must keep at least one admin."
+    default_message = _("An organization must keep at least one admin.")
 
 
 class InvalidCredentials(DomainError):
     code = "invalid_credentials"
     status_code = status.HTTP_401_UNAUTHORIZED
-    default_message = "No active user has this email and password."
+    default_message = _("No active user has this email and password.")
 
 
 class ScopeNotAllowed(DomainError):
@@ -81,38 +96,43 @@ class ScopeNotAllowed(DomainError):
 
     code = "scope_not_allowed"
     status_code = status.HTTP_400_BAD_REQUEST
-    default_message = (
+    default_message = _(
         "Only scheduler service accounts hold `usage:write` tokens; an operator issues them."
     )
 
-    def __init__(self, message: str | None = None) -> None:
-        message = message or self.default_message
-        super().__init__(
-            message, extra={"fields": {"scope": [{"code": self.code, "message": message}]}}
-        )
+    def __init__(self, message: StrOrPromise | None = None) -> None:
+        text = message or self.default_message
+        super().__init__(text, extra={"fields": {"scope": [{"code": self.code, "message": text}]}})
 
 
 class SourceTaken(DomainError):
     code = "source_taken"
     status_code = status.HTTP_400_BAD_REQUEST
-    default_message = "A scheduler service account reports for this source already."
+    default_message = _("A scheduler service account reports for this source already.")
 
-    def __init__(self, message: str | None = None) -> None:
-        message = message or self.default_message
-        super().__init__(
-            message, extra={"fields": {"source": [{"code": self.code, "message": message}]}}
-        )
+    def __init__(self, message: StrOrPromise | None = None) -> None:
+        text = message or self.default_message
+        super().__init__(text, extra={"fields": {"source": [{"code": self.code, "message": text}]}})
 
 
 class SharesExceeded(DomainError):
     code = "shares_exceeded"
     status_code = status.HTTP_400_BAD_REQUEST
-    default_message = "The nominal shares of all programs would sum to more than 1."
+    default_message = _("The nominal shares of all programs would sum to more than 1.")
+
+
+class RequestRefused(DomainError):
+    """A request that can never pass, refused before it is saved: per field, the reason's
+    code (`out_of_bounds`, `window_in_past`), as a validation error."""
+
+    code = "validation_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = _("The request has invalid fields.")
 
 
 class InUse(DomainError):
     code = "in_use"
-    default_message = "This object is still referenced and cannot be deleted."
+    default_message = _("This object is still referenced and cannot be deleted.")
 
 
 class IdempotencyKeyInvalid(DomainError):
@@ -191,8 +211,9 @@ _DRF_CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"code": code, "message": message, **extra}
+def error_body(code: str, message: StrOrPromise, **extra: Any) -> dict[str, Any]:
+    """The error body; `message` (often a lazy translation) in the request's language."""
+    return {"code": code, "message": str(message), **extra}
 
 
 UNAVAILABLE_MESSAGE = (
@@ -282,7 +303,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
 
     if isinstance(exc, exceptions.ValidationError):
         body = error_body(
-            "validation_error", "The request has invalid fields.", fields=_flatten(exc.detail)
+            "validation_error", _("The request has invalid fields."), fields=_flatten(exc.detail)
         )
         return Response(body, status=exc.status_code, headers=headers)
 
@@ -314,8 +335,10 @@ def _with_slash(request: HttpRequest) -> str | None:
     if path.endswith("/"):
         return None
     try:
-        resolve(f"{path}/")
+        match = resolve(f"{path}/")
     except Resolver404:
+        return None
+    if match.url_name == "api-not-found":
         return None
     return f"{request.path}/"
 
@@ -330,7 +353,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
                 error_body("request_too_large", f"The request body is larger than {limit} bytes."),
                 status=413,
             )
-        return JsonResponse(error_body("bad_request", "The request was refused."), status=400)
+        return JsonResponse(error_body("bad_request", _("The request was refused.")), status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception or BadRequest())
@@ -341,7 +364,7 @@ def locked_out(
 ) -> HttpResponse:
     """The answer to a sign-in while its user and address are locked out (django-axes): 429
     with Retry-After; JSON under /api/, a short page elsewhere (the admin's login)."""
-    message = "Too many failed sign-ins for this account from this address; try again later."
+    message = _("Too many failed sign-ins for this account from this address; try again later.")
     retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     response: HttpResponse
     if _wants_json(request):
@@ -358,12 +381,26 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
     if _wants_json(request):
         slashed = _with_slash(request)
         if slashed is not None:
-            message = f"Not found. API paths end with a slash: {slashed}"
+            message = _("Not found. API paths end with a slash: %(path)s") % {"path": slashed}
             return JsonResponse(error_body("not_found", message), status=404)
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
+
+
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """Every path under /api/ that no view takes: the API's JSON 404, in DEBUG as well (where
+    Django would draw its HTML page). A GET of a known path without its trailing slash still
+    redirects to it, as CommonMiddleware would."""
+    slashed = _with_slash(request)
+    if slashed is not None and request.method in ("GET", "HEAD"):
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(f"{slashed}?{query}" if query else slashed)
+    if slashed is not None:
+        message = _("Not found. API paths end with a slash: %(path)s") % {"path": slashed}
+        return JsonResponse(error_body("not_found", message), status=404)
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
 
 
 def handler500(request: HttpRequest) -> Any:
@@ -387,7 +424,7 @@ def handler500(request: HttpRequest) -> Any:
         return response
     if _wants_json(request):
         return JsonResponse(
-            error_body("server_error", "The server failed; the error was logged."), status=500
+            error_body("server_error", _("The server failed; the error was logged.")), status=500
         )
     from django.views.defaults import server_error
 
@@ -399,7 +436,7 @@ class NotAllowed(DomainError):
 
     code = "permission_denied"
     status_code: int = status.HTTP_403_FORBIDDEN
-    default_message = "You may not do this."
+    default_message = _("You may not do this.")
 
 
 class NotVisible(NotAllowed):
@@ -407,4 +444,4 @@ class NotVisible(NotAllowed):
 
     code = "not_found"
     status_code: int = status.HTTP_404_NOT_FOUND
-    default_message = "Not found."
+    default_message = _("Not found.")

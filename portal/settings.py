@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
     "rest_framework",
     "django_filters",
     "django_countries",
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "allocations",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -51,9 +54,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of pages, emails and API messages: the language cookie, else
+    # Accept-Language; a signed-in user's own setting wins (portal.i18n).
+    "django.middleware.locale.LocaleMiddleware",
     "portal.middleware.PortalCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.i18n.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into its 429.
@@ -75,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.oidc",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -118,6 +126,11 @@ PASSWORD_HASHERS = env.list(
 )
 
 LANGUAGE_CODE = "en"
+# Norwegian bokmål and English. Messages live in each app's `locale/` and in portal/locale/;
+# the compiled .mo files are committed (`make messages` compiles them in pure Python, no
+# gettext needed), and a test fails when one is older than its .po.
+LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
+LOCALE_PATHS = [BASE_DIR / "portal" / "locale"]
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="Europe/Oslo")
 USE_I18N = True
 USE_TZ = True

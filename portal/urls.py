@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from allocations.admin_reports import capacity_chart_view
-from portal import observability, views
+from portal import errors, observability, views
 
 docs = {"permission_classes": [AllowAny], "authentication_classes": []}
 
@@ -25,6 +25,10 @@ urlpatterns = [
     path("api/v1/", views.ApiRootView.as_view(), name="api-root"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("allocations.urls")),
+    # Any other path under /api/ is the API's JSON 404, in DEBUG too.
+    re_path(r"^api/", errors.api_not_found, name="api-not-found"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("pages.urls")),
 ]
 
 if settings.PORTAL_OIDC_ENABLED:

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts import authz
 from accounts.audit import audit_record
 from accounts.authz import SYSTEM, Actor
-from accounts.models import Membership, User
+from accounts.models import Membership, Organization, User
 from allocations import locks, tasks
 from allocations.models import (
     Allocation,
@@ -33,7 +33,9 @@ from allocations.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
+    GpuPool,
     PoolDay,
+    Program,
     QuotaUsage,
     RiskCategory,
     SiteDay,
@@ -41,7 +43,7 @@ from allocations.models import (
 from allocations.models.demand import lineage_key
 from allocations.services import ledger
 from allocations.services.allocations import allocation_grant
-from portal.errors import InvalidTransition
+from portal.errors import InvalidTransition, RequestRefused
 
 SYSTEMIC_RISK_FLOP = Decimal(10) ** 25
 TRAINING_UTILISATION = Decimal("0.4")
@@ -72,12 +74,39 @@ def _state(application: Application) -> dict[str, Any]:
 # --- drafts -----------------------------------------------------------------------------
 
 
+# Request bounds a draft is refused for: nothing can make them pass later.
+DRAFT_REFUSED = ("gpu_hours", "start_date", "end_date")
+
+
+def _refuse_impossible(application: Application) -> None:
+    """Refuse a draft whose request can never pass: GPU-hours outside its program's bounds, a
+    window longer than the program allows or starting in the past. The decision would reject
+    it with the same code; refusing it now spares the applicant the round trip."""
+    refusals = request_refusals(
+        program=application.program,
+        pool=application.pool,
+        gpu_hours=application.gpu_hours,
+        start_date=application.start_date,
+        end_date=application.end_date,
+        today=timezone.localdate(),
+    )
+    fields = {
+        name: [{"code": refusal["code"], "message": refusal["message"]}]
+        for name, refusal in refusals.items()
+        if name in DRAFT_REFUSED
+    }
+    if fields:
+        raise RequestRefused(extra={"fields": fields})
+
+
 def application_create(*, applicant: User, values: Mapping[str, Any]) -> Application:
     """Save a draft. The caller has checked that the applicant is a member of the
-    organization; nothing is checked against programs or capacity until submission."""
+    organization. A request that can never pass (`_refuse_impossible`) raises
+    `RequestRefused` and writes nothing; quota and capacity wait for submission."""
     with transaction.atomic():
         application = Application(applicant=applicant, status=Status.DRAFT, **values)
         application.full_clean()
+        _refuse_impossible(application)
         application.save(force_insert=True)
         audit_record(
             actor=applicant,
@@ -103,6 +132,7 @@ def application_update(
         for name, value in changed.items():
             setattr(current, name, value)
         current.full_clean()
+        _refuse_impossible(current)
         current.save(update_fields=[*changed, "updated_at"])
         audit_record(
             actor=actor,
@@ -152,25 +182,63 @@ class Screening:
     review: list[dict[str, Any]] = field(default_factory=list)
 
 
+def eligibility_refusal(*, program: Program, organization: Organization) -> dict[str, Any] | None:
+    """Check 1 without the membership: why `organization` may not apply to `program`, as a
+    reason, or None. The pages list only the programs this passes."""
+    if not program.is_open:
+        return reason("program_closed", f"The program {program.name} is closed.")
+    if program.verification_required and organization.verified_at is None:
+        return reason("not_eligible", "The organization is not verified yet.")
+    country = str(organization.country)
+    if program.eligible_countries and country not in program.eligible_countries:
+        return reason("not_eligible", f"{program.name} is not open to organizations in {country}.")
+    if program.eligible_kinds and organization.kind not in program.eligible_kinds:
+        return reason("not_eligible", f"{program.name} is not open to a {organization.kind}.")
+    return None
+
+
+def request_refusals(
+    *,
+    program: Program,
+    pool: GpuPool,
+    gpu_hours: int,
+    start_date: date,
+    end_date: date,
+    today: date,
+) -> dict[str, dict[str, Any]]:
+    """Check 2, the request bounds: per field, the reason a request can never pass (a closed
+    pool, GPU-hours outside the program's bounds, a window longer than it allows or starting
+    in the past). Empty when the request is within them. The decision takes the first; a draft
+    and the apply form refuse them all before submission."""
+    refusals: dict[str, dict[str, Any]] = {}
+    if not pool.is_open:
+        refusals["pool"] = reason("pool_closed", f"The pool {pool.name} takes no applications.")
+    if not program.min_gpu_hours <= gpu_hours <= program.max_gpu_hours:
+        refusals["gpu_hours"] = reason(
+            "out_of_bounds",
+            f"{program.name} takes {program.min_gpu_hours} to "
+            f"{program.max_gpu_hours} GPU-hours per application.",
+        )
+    if start_date < today:
+        refusals["start_date"] = reason("window_in_past", "The window starts in the past.")
+    if (end_date - start_date).days + 1 > program.max_duration_days:
+        refusals["end_date"] = reason(
+            "out_of_bounds",
+            f"{program.name} allows windows of at most {program.max_duration_days} days.",
+        )
+    return refusals
+
+
+# The order in which the decision reports request-bound refusals: the first decides.
+_BOUNDS_ORDER = ("pool", "gpu_hours", "end_date", "start_date")
+
+
 def _screen(application: Application, today: date) -> Screening:
     program, pool, organization = application.program, application.pool, application.organization
     # 1. eligibility
-    if not program.is_open:
-        return Screening(reason("program_closed", f"The program {program.name} is closed."))
-    if program.verification_required and organization.verified_at is None:
-        return Screening(reason("not_eligible", "The organization is not verified yet."))
-    country = str(organization.country)
-    if program.eligible_countries and country not in program.eligible_countries:
-        return Screening(
-            reason(
-                "not_eligible",
-                f"{program.name} is not open to organizations in {country}.",
-            )
-        )
-    if program.eligible_kinds and organization.kind not in program.eligible_kinds:
-        return Screening(
-            reason("not_eligible", f"{program.name} is not open to a {organization.kind}.")
-        )
+    refusal = eligibility_refusal(program=program, organization=organization)
+    if refusal is not None:
+        return Screening(refusal)
     if not Membership.objects.filter(
         user_id=application.applicant_id, organization_id=organization.pk
     ).exists():
@@ -178,25 +246,17 @@ def _screen(application: Application, today: date) -> Screening:
             reason("not_eligible", "The applicant is not a member of the organization.")
         )
     # 2. request bounds
-    if not pool.is_open:
-        return Screening(reason("pool_closed", f"The pool {pool.name} takes no applications."))
-    if not program.min_gpu_hours <= application.gpu_hours <= program.max_gpu_hours:
-        return Screening(
-            reason(
-                "out_of_bounds",
-                f"{program.name} takes {program.min_gpu_hours} to "
-                f"{program.max_gpu_hours} GPU-hours per application.",
-            )
-        )
-    if application.days > program.max_duration_days:
-        return Screening(
-            reason(
-                "out_of_bounds",
-                f"{program.name} allows windows of at most {program.max_duration_days} days.",
-            )
-        )
-    if application.start_date < today:
-        return Screening(reason("window_in_past", "The window starts in the past."))
+    refusals = request_refusals(
+        program=program,
+        pool=pool,
+        gpu_hours=application.gpu_hours,
+        start_date=application.start_date,
+        end_date=application.end_date,
+        today=today,
+    )
+    for name in _BOUNDS_ORDER:
+        if name in refusals:
+            return Screening(refusals[name])
     change = _check_change(application) or _check_resulting_allocation(application)
     if change is not None:
         return Screening(change)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from allocations.models import Allocation, PoolDay, QuotaUsage, SiteDay
+from allocations.models import Allocation, Application, PoolDay, QuotaUsage, SiteDay
 from tests.factories import AllocationLineage
 
 pytestmark = pytest.mark.django_db
@@ -58,15 +58,20 @@ def test_a_failed_check_rejects_with_its_code_and_writes_nothing(
     elif change == "pool_closed":
         pool.is_open = False
         pool.save(update_fields=["is_open"])
-    elif change == "too_small":
-        overrides["gpu_hours"] = 5
-    elif change == "too_long":
-        overrides["end_date"] = today + timedelta(days=200)
-    elif change == "in_past":
-        overrides["start_date"] = today - timedelta(days=1)
     elif change == "prohibited":
         overrides["risk_category"] = "prohibited"
     application = draft(**overrides)
+    # A draft that can never pass is refused when saved; these become impossible after it
+    # was saved: the program's bounds are edited, or its first day passes.
+    if change == "too_small":
+        fast_lane.min_gpu_hours = application.gpu_hours + 1
+        fast_lane.save(update_fields=["min_gpu_hours"])
+    elif change == "too_long":
+        fast_lane.max_duration_days = application.days - 1
+        fast_lane.save(update_fields=["max_duration_days"])
+    elif change == "in_past":
+        Application.objects.filter(pk=application.pk).update(start_date=today - timedelta(days=1))
+        application.refresh_from_db()
 
     # when
     decided = decide(application)
