@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -107,3 +108,42 @@ class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if isinstance(model_field, models.TextField) and "max_length" not in field_kwargs:
             field_kwargs["max_length"] = MAX_TEXT_LENGTH
         return field_class, field_kwargs
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "The object's id (a UUID), or its slug or name where it has them.",
+    }
+)
+class NaturalKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """An object named by its id or by one of its unique natural keys: people know a pool as
+    `narvik-gb300-a` and a program as `no-startups-fast-lane`, not by their UUIDs. A key that
+    is not a UUID is looked up by each natural key exactly, then by name in any case."""
+
+    def __init__(self, *, natural_keys: tuple[str, ...], **kwargs: Any) -> None:
+        self.natural_keys = natural_keys
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not _is_uuid(data):
+            queryset = self.get_queryset()
+            assert queryset is not None
+            for key in self.natural_keys:
+                found = list(queryset.filter(**{key: data})[:2])
+                if len(found) == 1:
+                    return found[0]
+            if "name" in self.natural_keys:
+                found = list(queryset.filter(name__iexact=data)[:2])
+                if len(found) == 1:
+                    return found[0]
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

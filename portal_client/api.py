@@ -99,7 +99,13 @@ class PortalClient:
         try:
             body = response.json()
         except ValueError:
-            body = {"code": "server_error", "message": response.text[:200]}
+            # Never a page of HTML on the terminal: say what answered instead.
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            body = {
+                "code": "not_found" if response.status_code == 404 else "server_error",
+                "message": f"the portal answered HTTP {response.status_code} with {kind}, "
+                "not the API's JSON (is the URL the portal's?)",
+            }
         if response.status_code >= 400:
             raise ApiError(
                 response.status_code,
@@ -194,6 +200,12 @@ class PortalClient:
 
     def application(self, application_id: str) -> Any:
         return self.request("GET", f"applications/{application_id}/")
+
+    def applications(self, **filters: str) -> list[dict[str, Any]]:
+        return self.pages("applications/", **filters)
+
+    def application_withdraw(self, application_id: str) -> Any:
+        return self.request("POST", f"applications/{application_id}/withdraw/")
 
     def allocations(self) -> list[dict[str, Any]]:
         return self.pages("allocations/")

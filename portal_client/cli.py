@@ -19,6 +19,8 @@ import json
 import os
 import sys
 import time
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -49,7 +51,9 @@ scheduler_app = typer.Typer(
 app.add_typer(scheduler_app, name="scheduler")
 invitations_app = typer.Typer(help="Invitations to join organizations: list, accept, decline.")
 app.add_typer(invitations_app, name="invitations")
-out = Console()
+# Piped into a file or another program, tables are laid out 160 columns wide (COLUMNS says
+# otherwise), not the 80 of a terminal that is not there; --json is the format for scripts.
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True)
 
 WATCH_EXIT = {"approved": 0, "rejected": 6, "withdrawn": 6, "in_review": 8, "waitlisted": 9}
@@ -92,13 +96,51 @@ def _emit(data: Any, table: Table | None, as_json: bool) -> None:
         out.print(table)
 
 
+# Columns whose values are identifiers: never wrapped or folded (a split UUID or slug cannot
+# be copied back); free texts wrap instead.
+UNBROKEN = {"id", "slug", "pool", "program", "status", "start", "end", "day", "prefix", "source",
+            "expires", "window"}  # fmt: skip
+NUMERIC = {"GPU-hours", "granted", "used", "remaining", "capacity", "committed", "held", "free",
+           "auto-approve", "max days", "prio", "days to decide", "envelope MW", "committed MW",
+           "place"}  # fmt: skip
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    """Identifiers and numbers keep their full width (their column never narrower than its
+    longest value); free texts (names, titles) wrap into what is left."""
+    cells = [[("" if value is None else str(value)) for value in row] for row in rows]
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*[("" if value is None else str(value)) for value in row])
+    for index, column in enumerate(columns):
+        widest = max((len(row[index]) for row in cells), default=0)
+        header = max((len(word) for word in column.split()), default=0)
+        if column in UNBROKEN or column in NUMERIC:
+            table.add_column(
+                column,
+                justify="right" if column in NUMERIC else "left",
+                no_wrap=True,
+                min_width=max(widest, header),
+            )
+        else:
+            table.add_column(column, overflow="fold", ratio=1, min_width=min(widest, 12))
+    for row in cells:
+        table.add_row(*row)
     return table
+
+
+def hours(value: Any) -> str:
+    """GPU-hours (or any quantity) the one way: thousands grouped with commas, decimals only
+    when there are any (5,000 and 1,234.50, never 5000.00)."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return f"{int(number):,}"
+    return f"{number:,.2f}"
+
+
+def short(identifier: Any) -> str:
+    """The first 8 hex digits of a UUID, as tables show it; commands take it back."""
+    return str(identifier)[:8]
 
 
 @app.command()
@@ -120,21 +162,42 @@ def programs(as_json: JsonOption = False) -> None:
     """The open programs and their rules."""
     items = _call(_client().programs)
     rows = [
-        [p["priority"], p["slug"], p["name"], f"{p['min_gpu_hours']:,}–{p['max_gpu_hours']:,}",
-         f"{p['auto_approve_max_gpu_hours']:,}", p["max_duration_days"],
+        [p["priority"], p["slug"], p["name"],
+         f"{hours(p['min_gpu_hours'])}–{hours(p['max_gpu_hours'])}",
+         hours(p["auto_approve_max_gpu_hours"]), p["max_duration_days"],
          ", ".join(p["eligible_countries"]) or "any", p["turnaround_days"]]
         for p in items
     ]  # fmt: skip
     columns = ["prio", "slug", "name", "GPU-hours", "auto-approve", "max days", "countries",
-               "turnaround days"]  # fmt: skip
+               "days to decide"]  # fmt: skip
     _emit(items, _table("Programs", columns, rows), as_json)
 
 
 def _resolve(items: list[dict[str, Any]], value: str, keys: tuple[str, ...], what: str) -> str:
+    """The id of the item whose id, slug or name is `value` (names in any case)."""
     for item in items:
         if value in (str(item.get(key)) for key in keys):
             return str(item["id"])
+    folded = value.casefold()
+    for item in items:
+        if folded in (str(item.get(key)).casefold() for key in keys if key != "id"):
+            return str(item["id"])
     _fail(f"no {what} called {value!r}", 4)
+
+
+def _application_id(client: PortalClient, value: str) -> str:
+    """A full application id, from the id or its first characters (as tables show them)."""
+    text = value.strip().lower()
+    if len(text) == 36:
+        return text
+    if len(text) < 4 or any(c not in "0123456789abcdef-" for c in text):
+        _fail(f"{value!r} is not an application id (give at least its first 4 characters)", 2)
+    matches = [a["id"] for a in _call(client.applications) if str(a["id"]).startswith(text)]
+    if not matches:
+        _fail(f"no application of yours has an id starting with {text}", 4)
+    if len(matches) > 1:
+        _fail(f"{len(matches)} applications have ids starting with {text}: give more of it", 2)
+    return str(matches[0])
 
 
 @app.command()
@@ -152,9 +215,9 @@ def capacity(
         _emit(days, None, True)
         return
     rows = [
-        [d["day"], f"{d['capacity_gpu_hours']:,}", f"{d['committed_gpu_hours']:,}",
-         f"{d['held_gpu_hours']:,}", f"{d['free_gpu_hours']:,}", d["power_envelope_mw"],
-         d["committed_mw"], "yes" if d["overcommitted"] else ""]
+        [d["day"], hours(d["capacity_gpu_hours"]), hours(d["committed_gpu_hours"]),
+         hours(d["held_gpu_hours"]), hours(d["free_gpu_hours"]), hours(d["power_envelope_mw"]),
+         hours(d["committed_mw"]), "yes" if d["overcommitted"] else ""]
         for d in days
     ]  # fmt: skip
     columns = ["day", "capacity", "committed", "held", "free", "envelope MW", "committed MW",
@@ -178,19 +241,35 @@ def chart(free: list[int], capacity: list[int], height: int = 6) -> str:
     return "\n".join(lines)
 
 
+def _plain(value: Any) -> Any:
+    """YAML reads an unquoted 2026-12-01 as a date: send it as the day it names."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _load_file(path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        _fail(f"cannot read {path}: {error}", 2)
     if not isinstance(data, dict):
         _fail(f"{path} holds no application (a mapping of its fields)", 2)
-    return data
+    return dict(_plain(data))
 
 
 @app.command()
 def apply(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="YAML or JSON fields.")] = None,
     organization: Annotated[str | None, typer.Option(help="Name or id (default: yours).")] = None,
-    program: Annotated[str | None, typer.Option(help="Slug or id.")] = None,
+    program: Annotated[str | None, typer.Option(help="Slug, name or id.")] = None,
     pool: Annotated[str | None, typer.Option(help="Name or id.")] = None,
     gpu_hours: Annotated[int | None, typer.Option(help="GPU-hours asked for.")] = None,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
@@ -201,7 +280,10 @@ def apply(
     risk: Annotated[str | None, typer.Option(help="minimal, limited, high or prohibited")] = None,
     lineage: Annotated[str | None, typer.Option(help="The model family trained.")] = None,
     submit: Annotated[bool, typer.Option(help="Submit at once (else keep a draft).")] = True,
-    watch: Annotated[bool, typer.Option(help="Follow it until it is decided.")] = False,
+    watch: Annotated[bool, typer.Option(help="Follow it until a final decision.")] = False,
+    stop_at_review: Annotated[
+        bool, typer.Option(help="With --watch: stop once it is in review or waitlisted.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Apply for GPU-hours, from flags or a YAML/JSON file (flags win)."""
@@ -225,14 +307,20 @@ def apply(
         data["organization"] = organizations[0]["id"]
     else:
         _fail("you belong to several organizations: choose one with --organization", 2)
-    data["program"] = _resolve(_call(client.programs), str(data["program"]), ("id", "slug"),
-                               "program")  # fmt: skip
+    data["program"] = _resolve(_call(client.programs), str(data["program"]),
+                               ("id", "slug", "name"), "program")  # fmt: skip
     data["pool"] = _resolve(_call(client.pools), str(data["pool"]), ("id", "name"), "pool")
     application = _call(client.application_create, data)
     if submit:
         application = _call(client.application_submit, application["id"])
     if watch and submit:
-        _follow(client, application["id"], timeout=120, as_json=as_json)
+        _follow(
+            client,
+            application["id"],
+            timeout=0 if not stop_at_review else 120,
+            stop_at_review=stop_at_review,
+            as_json=as_json,
+        )
         return
     _show_application(application, as_json)
 
@@ -242,7 +330,7 @@ def _show_application(application: dict[str, Any], as_json: bool) -> None:
         _emit(application, None, True)
         return
     out.print(f"[bold]{application['title']}[/bold]  {application['id']}")
-    out.print(f"  {application['gpu_hours']:,} GPU-hours, {application['start_date']} to "
+    out.print(f"  {hours(application['gpu_hours'])} GPU-hours, {application['start_date']} to "
               f"{application['end_date']}: [bold]{application['status']}[/bold]")  # fmt: skip
     for reason in application["reasons"]:
         day = f" (first day: {reason['day']})" if reason.get("day") else ""
@@ -253,25 +341,46 @@ def _show_application(application: dict[str, Any], as_json: bool) -> None:
 
 @app.command()
 def status(
-    application: Annotated[str, typer.Argument(help="The application's id.")],
+    application: Annotated[str, typer.Argument(help="The application's id, or its start.")],
     as_json: JsonOption = False,
 ) -> None:
     """An application's status and the reasons of its decision."""
-    _show_application(_call(_client().application, application), as_json)
+    client = _client()
+    _show_application(_call(client.application, _application_id(client, application)), as_json)
 
 
-def _follow(client: PortalClient, application_id: str, *, timeout: float, as_json: bool) -> None:
+FINAL = ("approved", "rejected", "withdrawn")
+WAITING = {
+    "submitted": "a worker is checking quota and capacity",
+    "in_review": "a reviewer decides",
+    "waitlisted": "waitlisted: checked again when capacity frees",
+    "draft": "a draft: submit it first",
+}
+
+
+def _follow(
+    client: PortalClient,
+    application_id: str,
+    *,
+    timeout: float,
+    stop_at_review: bool = False,
+    as_json: bool,
+) -> None:
+    """Poll until a final decision (or, with `stop_at_review`, until one is in review or
+    waitlisted); `timeout` 0 waits for ever. Exit code from the status (see EXIT_CODES)."""
     started = time.monotonic()
     current = _call(client.application, application_id)
+    stops = ("submitted", "draft") if stop_at_review else (*WAITING,)
     with err.status("waiting for the decision…") as spinner:
-        while current["status"] == "submitted":
+        while current["status"] in stops and current["status"] != "draft":
             waited = time.monotonic() - started
-            if waited > timeout:
+            if timeout and waited > timeout:
                 _show_application(current, as_json)
-                _fail(f"still undecided after {timeout:.0f} s", 7)
-            spinner.update(f"submitted {waited:.0f} s ago: a worker is checking quota and "
-                           "capacity…")  # fmt: skip
-            time.sleep(0.5)
+                _fail(f"still {current['status']} after {timeout:.0f} s", 7)
+            spinner.update(f"{current['status']} ({waited:.0f} s): "
+                           f"{WAITING[current['status']]}…")  # fmt: skip
+            # A worker decides in about a second; a reviewer or the waitlist takes longer.
+            time.sleep(0.5 if current["status"] == "submitted" else 5)
             current = _call(client.application, application_id)
     _show_application(current, as_json)
     raise typer.Exit(WATCH_EXIT.get(current["status"], 1))
@@ -279,12 +388,58 @@ def _follow(client: PortalClient, application_id: str, *, timeout: float, as_jso
 
 @app.command()
 def watch(
-    application: Annotated[str, typer.Argument(help="The application's id.")],
-    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 300,
+    application: Annotated[str, typer.Argument(help="The application's id, or its start.")],
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before giving up (exit 7); 0 waits for ever.")
+    ] = 0,
+    stop_at_review: Annotated[
+        bool,
+        typer.Option(help="Stop once it is in review (exit 8) or waitlisted (exit 9)."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Follow an application until a worker decides it (exit code says how)."""
-    _follow(_client(), application, timeout=timeout, as_json=as_json)
+    """Follow an application until it is approved, rejected or withdrawn (exit code says
+    which); it goes on through review and the waitlist unless --stop-at-review."""
+    client = _client()
+    _follow(
+        client,
+        _application_id(client, application),
+        timeout=timeout,
+        stop_at_review=stop_at_review,
+        as_json=as_json,
+    )
+
+
+@app.command()
+def applications(
+    status: Annotated[
+        str | None, typer.Option(help="Only this status, e.g. in_review or waitlisted.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Your organizations' applications, newest first."""
+    items = _call(_client().applications, **({"status": status} if status else {}))
+    rows = [
+        [short(a["id"]), a["status"], hours(a["gpu_hours"]), a["start_date"], a["end_date"],
+         a["title"]]
+        for a in items
+    ]  # fmt: skip
+    columns = ["id", "status", "GPU-hours", "start", "end", "title"]
+    _emit(items, _table("Applications", columns, rows), as_json)
+
+
+@app.command()
+def withdraw(
+    application: Annotated[str, typer.Argument(help="The application's id, or its start.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw an application before its final decision (its held capacity is freed)."""
+    client = _client()
+    application_id = _application_id(client, application)
+    if not yes and not typer.confirm(f"Withdraw application {application_id}?"):
+        raise typer.Exit(1)
+    _show_application(_call(client.application_withdraw, application_id), as_json)
 
 
 @app.command()
@@ -292,8 +447,9 @@ def allocations(as_json: JsonOption = False) -> None:
     """Your organizations' allocations, with used and remaining GPU-hours."""
     items = _call(_client().allocations)
     rows = [
-        [a["id"], a["status"], a["start_date"], a["end_date"], f"{a['granted_gpu_hours']:,}",
-         a["used_gpu_hours"], a["remaining_gpu_hours"], "yes" if a["at_risk"] else ""]
+        [short(a["id"]), a["status"], a["start_date"], a["end_date"],
+         hours(a["granted_gpu_hours"]), hours(a["used_gpu_hours"]),
+         hours(a["remaining_gpu_hours"]), "yes" if a["at_risk"] else ""]
         for a in items
     ]  # fmt: skip
     columns = ["id", "status", "start", "end", "granted", "used", "remaining", "at risk"]
@@ -327,11 +483,11 @@ def usage(
     if allocation is None:
         _fail("name an allocation, or --post a file of records", 2)
     item = _call(client.allocation, allocation)
-    rows = [["granted GPU-hours", f"{item['granted_gpu_hours']:,}"],
-            ["used GPU-hours", item["used_gpu_hours"]],
-            ["remaining GPU-hours", item["remaining_gpu_hours"]],
-            ["energy estimate MWh", item["energy_estimate_mwh"]],
-            ["energy measured MWh", item["energy_measured_mwh"]],
+    rows = [["granted GPU-hours", hours(item["granted_gpu_hours"])],
+            ["used GPU-hours", hours(item["used_gpu_hours"])],
+            ["remaining GPU-hours", hours(item["remaining_gpu_hours"])],
+            ["energy estimate MWh", hours(item["energy_estimate_mwh"])],
+            ["energy measured MWh", hours(item["energy_measured_mwh"])],
             ["status", item["status"]]]  # fmt: skip
     _emit(item, _table(f"Allocation {allocation}", ["", ""], rows), as_json)
 
@@ -349,7 +505,7 @@ def release(
     if as_json:
         _emit(item, None, True)
     else:
-        out.print(f"Released from {item['released_from']}: {item['granted_gpu_hours']:,} "
+        out.print(f"Released from {item['released_from']}: {hours(item['granted_gpu_hours'])} "
                   f"GPU-hours stay granted, to {item['end_date']}.")  # fmt: skip
 
 
@@ -425,7 +581,7 @@ def main() -> None:
         sys.exit(130)
 
 
-__all__ = ["app", "chart", "main"]
+__all__ = ["app", "chart", "hours", "main", "short"]
 
 
 @scheduler_app.command("list")

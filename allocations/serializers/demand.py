@@ -19,7 +19,12 @@ from allocations.models import (
 )
 from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.serializers.inventory import MAX_WINDOW_DAYS
-from portal.serializers import BoundedDateField, StrictModelSerializer, StrictSerializer
+from portal.serializers import (
+    BoundedDateField,
+    NaturalKeyRelatedField,
+    StrictModelSerializer,
+    StrictSerializer,
+)
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -85,8 +90,8 @@ class ApplicationWriteSerializer(StrictModelSerializer):
     """A draft as posted: `allocation` names the allocation a supplement or extension changes."""
 
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
-    program = serializers.PrimaryKeyRelatedField(queryset=Program.objects.all())
-    pool = serializers.PrimaryKeyRelatedField(queryset=GpuPool.objects.all())
+    program = NaturalKeyRelatedField(queryset=Program.objects.all(), natural_keys=("slug", "name"))
+    pool = NaturalKeyRelatedField(queryset=GpuPool.objects.all(), natural_keys=("name",))
     allocation = serializers.PrimaryKeyRelatedField(
         queryset=Allocation.objects.all(), required=False, allow_null=True
     )
@@ -206,8 +211,8 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class CapacityQuerySerializer(serializers.Serializer):
-    pool = serializers.PrimaryKeyRelatedField(
-        queryset=GpuPool.objects.select_related("site", "accelerator")
+    pool = NaturalKeyRelatedField(
+        queryset=GpuPool.objects.select_related("site", "accelerator"), natural_keys=("name",)
     )
     start = BoundedDateField(required=False, help_text="First day (default today).")
     end = BoundedDateField(required=False, help_text="Last day, included (default +30).")

@@ -7,13 +7,17 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from allocations.models import GpuPool, Site
-from portal.serializers import BoundedDateField
+from portal.serializers import BoundedDateField, NaturalKeyRelatedField
 
 
 class CapacityReportQuerySerializer(serializers.Serializer):
-    site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all(), required=False)
-    pool = serializers.PrimaryKeyRelatedField(
-        queryset=GpuPool.objects.select_related("site", "accelerator"), required=False
+    site = NaturalKeyRelatedField(
+        queryset=Site.objects.all(), natural_keys=("name",), required=False
+    )
+    pool = NaturalKeyRelatedField(
+        queryset=GpuPool.objects.select_related("site", "accelerator"),
+        natural_keys=("name",),
+        required=False,
     )
     start = BoundedDateField(required=False, help_text="First day (default today).")
     end = BoundedDateField(required=False, help_text="Last day (default start + 90).")

@@ -276,7 +276,9 @@ class CapacityView(APIView):
         tags=["capacity"],
         summary="The per-day ledger of a pool, with free GPU-hours per program and power",
         parameters=[
-            OpenApiParameter("pool", UUID, required=True, description="The GPU pool."),
+            OpenApiParameter(
+                "pool", str, required=True, description="The GPU pool: its id or its name."
+            ),
             OpenApiParameter(
                 "start", DAY_SCHEMA, description="First day, YYYY-MM-DD (default today)."
             ),

@@ -27,8 +27,8 @@ class CapacityReportView(APIView):
         tags=["reports"],
         summary="Capacity timeline of a site or a pool, per day (operators)",
         parameters=[
-            OpenApiParameter("site", str, description="A site id (or give a pool)."),
-            OpenApiParameter("pool", str, description="A pool id (or give a site)."),
+            OpenApiParameter("site", str, description="A site: its id or name (or give a pool)."),
+            OpenApiParameter("pool", str, description="A pool: its id or name (or give a site)."),
             OpenApiParameter("start", DAY_SCHEMA, description="First day (default today)."),
             OpenApiParameter("end", DAY_SCHEMA, description="Last day (default start + 90)."),
         ],

@@ -93,7 +93,7 @@ def test_apply_and_watch_the_decision_arrive(portal):
     (allocation,) = json.loads(output)
     assert allocation["granted_gpu_hours"] == 5000
     code, output = _run("usage", allocation["id"])
-    assert code == 0
+    assert code == 0, output
     assert "energy estimate MWh" in output
     code, output = _run("release", allocation["id"], "--yes")
     assert code == 0
@@ -107,13 +107,13 @@ def test_apply_from_a_yaml_file_goes_to_review_with_exit_8(portal, tmp_path):
     start = timezone.localdate() + timedelta(days=1)
     file = tmp_path / "application.yaml"
     file.write_text(
-        "program: no-startups-fast-lane\npool: narvik-gb300-a\ngpu_hours: 40000\n"
-        f"start_date: '{start}'\nend_date: '{start + timedelta(days=20)}'\n"
+        "program: Norwegian startups fast lane\npool: narvik-gb300-a\ngpu_hours: 40000\n"
+        f"start_date: {start}\nend_date: {start + timedelta(days=20)}\n"
         "title: Speech model\npurpose: Norwegian speech recognition\n"
     )
 
-    # when
-    code, output = _run("apply", "--file", str(file), "--watch")
+    # when: the dates unquoted (YAML reads them as dates), the program by its name
+    code, output = _run("apply", "--file", str(file), "--watch", "--stop-at-review")
 
     # then
     assert code == 8, output
@@ -236,7 +236,114 @@ def test_an_operator_creates_a_scheduler_account_whose_token_posts_usage(portal,
 
 def test_every_command_has_help():
     for command in ("login", "programs", "capacity", "apply", "status", "watch", "allocations",
-                    "usage", "release", "tokens", "scheduler", "invitations"):  # fmt: skip
+                    "usage", "release", "tokens", "scheduler", "invitations", "applications",
+                    "withdraw"):  # fmt: skip
         code, output = _run(command, "--help")
         assert code == 0, command
         assert "Usage" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_applications_list_short_ids_that_status_and_withdraw_take(portal):
+    # given: an application in review (larger than the fast lane's automatic limit)
+    _login(portal)
+    today = timezone.localdate()
+    code, output = _run(
+        "apply", "--program", "no-startups-fast-lane", "--pool", "narvik-gb300-a",
+        "--gpu-hours", "40000", "--start", str(today + timedelta(days=1)),
+        "--end", str(today + timedelta(days=20)), "--title", "Speech model", "--json",
+    )  # fmt: skip
+    assert code == 0, output
+    full_id = json.loads(output[output.index("{") :])["id"]
+
+    # when
+    listed = _run("applications")
+    shown = _run("status", full_id[:8])
+    withdrawn = _run("withdraw", full_id[:8], "--yes")
+
+    # then
+    assert listed[0] == 0
+    assert full_id[:8] in listed[1]
+    assert "in_review" in listed[1]
+    assert shown[0] == 0, shown[1]
+    assert full_id in shown[1]
+    assert "<" not in shown[1]
+    assert withdrawn[0] == 0, withdrawn[1]
+    assert "withdrawn" in withdrawn[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_id_that_matches_nothing_is_not_found_not_html(portal):
+    # given
+    _login(portal)
+
+    # when
+    code, output = _run("status", "abcd1234")
+
+    # then
+    assert code == 4
+    assert "<" not in output
+
+
+class _Statuses:
+    """A portal whose application moves through the given statuses, one per read."""
+
+    def __init__(self, *statuses: str) -> None:
+        self.statuses = list(statuses)
+
+    def application(self, application_id: str) -> dict:
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return {"id": application_id, "title": "t", "gpu_hours": 1, "start_date": "2026-12-01",
+                "end_date": "2026-12-02", "status": status, "reasons": []}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stop_at_review", "statuses", "exit_code"),
+    [
+        (False, ("submitted", "in_review", "waitlisted", "approved"), 0),
+        (False, ("submitted", "in_review", "rejected"), 6),
+        (True, ("submitted", "in_review", "approved"), 8),
+        (True, ("submitted", "waitlisted", "approved"), 9),
+    ],
+)
+def test_watch_follows_to_a_final_state_unless_told_to_stop_at_review(
+    monkeypatch, stop_at_review, statuses, exit_code
+):
+    # given
+    monkeypatch.setattr(cli.time, "sleep", lambda seconds: None)
+
+    # when
+    with pytest.raises(cli.typer.Exit) as stopped:
+        cli._follow(_Statuses(*statuses), "a" * 36, timeout=0, stop_at_review=stop_at_review,
+                    as_json=False)  # fmt: skip
+
+    # then
+    assert stopped.value.exit_code == exit_code
+
+
+def test_numbers_are_printed_one_way():
+    assert [cli.hours(v) for v in (5000, "5000.00", "1234.50", "0.00", "2280000")] == [
+        "5,000", "5,000", "1,234.50", "0", "2,280,000",
+    ]  # fmt: skip
+
+
+def test_tables_keep_ids_and_slugs_whole_at_120_columns():
+    from rich.console import Console
+
+    # given
+    identifier = "3f2b8c1e-6a4d-4e0f-9c7b-2d1e5f6a7b8c"
+    table = cli._table(
+        "Tokens",
+        ["id", "slug", "name", "GPU-hours"],
+        [[identifier, "no-startups-fast-lane", "A long name " * 12, cli.hours("1234.5")]],
+    )
+    console = Console(width=120, record=True)
+
+    # when
+    console.print(table)
+    text = console.export_text()
+
+    # then
+    assert identifier in text
+    assert "no-startups-fast-lane" in text
+    assert max(len(line) for line in text.splitlines()) <= 120
