@@ -8,6 +8,7 @@ client tools. Emails use `user_language(user)`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,4 +41,22 @@ class UserLanguageMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             activate_user_language(request, user)
+        return self.get_response(request)
+
+
+# "no" (Norwegian) and "nn" (Nynorsk), as many browsers and systems send them.
+_NORWEGIAN = re.compile(r"(?<![\w-])(?:no|nn)(?=-|;|,|\s|$)", re.IGNORECASE)
+
+
+class NorwegianAcceptLanguageMiddleware:
+    """Before LocaleMiddleware: a browser asking for Norwegian as `no` or `nn` (Nynorsk)
+    gets the bokmål pages, the closest the portal has, rather than English."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = request.META.get("HTTP_ACCEPT_LANGUAGE")
+        if header:
+            request.META["HTTP_ACCEPT_LANGUAGE"] = _NORWEGIAN.sub("nb", header)
         return self.get_response(request)

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of pages, emails and API messages: the language cookie, else
     # Accept-Language; a signed-in user's own setting wins (portal.i18n).
+    "portal.i18n.NorwegianAcceptLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "portal.middleware.PortalCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -31,6 +31,15 @@ def test_a_page_answers_in_the_language_the_browser_asks_for():
     assert "Who may apply" in english.content.decode()
 
 
+@pytest.mark.parametrize("header", ["no", "no-NO,en;q=0.5", "nn-NO", "NO"])
+def test_norwegian_asked_for_as_no_or_nynorsk_gets_bokmal(header):
+    # when
+    response = Client().get("/", HTTP_ACCEPT_LANGUAGE=header)
+
+    # then
+    assert response["Content-Language"] == "nb"
+
+
 def test_the_persons_setting_wins_over_the_browser():
     # given
     user = UserFactory(language="nb")
