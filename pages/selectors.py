@@ -53,6 +53,26 @@ REASON_TITLES = {
 }
 
 
+# Kinds of organization as a program's eligibility names them, in the reader's language.
+KIND_LABELS = {
+    "university": _("universities"),
+    "research_institute": _("research institutes"),
+    "startup": _("startups"),
+    "company": _("companies"),
+    "public_sector": _("public bodies"),
+}
+
+
+def kind_labels(kinds: list[str]) -> list[str]:
+    return [str(KIND_LABELS.get(kind, kind)) for kind in kinds]
+
+
+@dataclass
+class ProgramOffer:
+    program: Program
+    kinds: list[str]
+
+
 @dataclass
 class PoolOffer:
     pool: GpuPool
@@ -90,7 +110,10 @@ def site_offer() -> dict[str, Any]:
         sites.append(SiteOffer(site=site, pools=offers))
     return {
         "sites": sites,
-        "programs": list(Program.objects.filter(is_open=True).order_by("priority", "name")),
+        "programs": [
+            ProgramOffer(program=program, kinds=kind_labels(program.eligible_kinds))
+            for program in Program.objects.filter(is_open=True).order_by("priority", "name")
+        ],
     }
 
 

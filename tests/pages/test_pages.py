@@ -45,6 +45,7 @@ def test_the_home_page_says_what_the_site_offers_and_who_may_apply(fast_lane, po
     page = response.content.decode()
     assert "Who may apply" in page
     assert fast_lane.name in page
+    assert "NO · startups · verified organizations" in " ".join(page.split())
     assert pool.name in page
     assert 'href="/sign-in/"' in page
 
