@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Membership
-from allocations.models import Allocation, PoolDay, PowerPhase, QuotaUsage
+from allocations.models import Allocation, Application, PoolDay, PowerPhase, QuotaUsage
 from allocations.services import allocations as allocation_services
 from tests.factories import (
     AllocationLineage,
@@ -143,6 +143,14 @@ def test_a_closed_pool_is_rejected_and_changes_nothing(draft, decide, pool, snap
     assert snapshot() == before
 
 
+def _made_impossible(application, **fields):
+    """A draft that became impossible after it was saved (a draft that can never pass is
+    refused when saved): its program's bounds were edited, or its first day has passed."""
+    Application.objects.filter(pk=application.pk).update(**fields)
+    application.refresh_from_db()
+    return application
+
+
 @pytest.mark.parametrize(
     ("gpu_hours", "first", "last", "message"),
     [
@@ -156,7 +164,7 @@ def test_a_request_outside_the_bounds_is_rejected_and_changes_nothing(
     draft, decide, window, snapshot, gpu_hours, first, last, message
 ):
     # given
-    application = draft(gpu_hours=gpu_hours, **window(first, last))
+    application = _made_impossible(draft(), gpu_hours=gpu_hours, **window(first, last))
     before = snapshot()
 
     # when
@@ -186,7 +194,7 @@ def test_a_window_that_started_yesterday_is_rejected_and_changes_nothing(
     draft, decide, window, snapshot
 ):
     # given
-    application = draft(**window(-1, 5))
+    application = _made_impossible(draft(), **window(-1, 5))
     before = snapshot()
 
     # when
@@ -697,7 +705,8 @@ def test_eligibility_is_checked_before_the_bounds_and_the_ai_use(draft, decide, 
     fast_lane.save(update_fields=["is_open"])
 
     # when
-    decided = decide(draft(gpu_hours=5, risk_category="prohibited", **window(-1, 1)))
+    impossible = _made_impossible(draft(risk_category="prohibited"), gpu_hours=5, **window(-1, 1))
+    decided = decide(impossible)
 
     # then
     assert [r["code"] for r in decided.reasons] == ["program_closed"]
@@ -705,7 +714,8 @@ def test_eligibility_is_checked_before_the_bounds_and_the_ai_use(draft, decide, 
 
 def test_the_bounds_are_checked_before_the_ai_use(draft, decide, window):
     # when
-    decided = decide(draft(gpu_hours=5, risk_category="prohibited", **window(-1, 1)))
+    impossible = _made_impossible(draft(risk_category="prohibited"), gpu_hours=5, **window(-1, 1))
+    decided = decide(impossible)
 
     # then
     assert [r["code"] for r in decided.reasons] == ["out_of_bounds"]
