@@ -137,7 +137,10 @@ class NaturalKeyRelatedField(serializers.PrimaryKeyRelatedField):
                 found = list(queryset.filter(name__iexact=data)[:2])
                 if len(found) == 1:
                     return found[0]
-            self.fail("does_not_exist", pk_value=data)
+            # The code of an unknown id; the message names what was looked for.
+            raise serializers.ValidationError(
+                f'Nothing has the id or name "{data}".', code="does_not_exist"
+            )
         return super().to_internal_value(data)
 
 

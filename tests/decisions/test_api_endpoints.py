@@ -257,4 +257,5 @@ def test_capacity_shows_free_hours_per_program(client_for, founder, draft, decid
     assert day["programs"][0]["nominal_gpu_hours"] == 1_140
     assert day["programs"][0]["free_gpu_hours"] == 596
     assert bad.status_code == 400
-    assert bad.json()["fields"]["pool"][0]["code"] == "invalid"
+    # a pool is also named by its name: "nope" names none
+    assert bad.json()["fields"]["pool"][0]["code"] == "does_not_exist"
