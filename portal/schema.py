@@ -40,7 +40,7 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 
 def _message(error: type[DomainError]) -> str:
-    return error.default_message
+    return str(error.default_message)
 
 
 class FieldErrorSerializer(serializers.Serializer):
