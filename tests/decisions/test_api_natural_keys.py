@@ -119,3 +119,20 @@ def test_a_known_api_path_without_its_slash_still_redirects_a_read(api):
     # then
     assert response.status_code == 301
     assert response["Location"] == "/api/v1/programs/"
+
+
+def test_a_write_to_an_unknown_api_path_with_a_session_is_the_json_404_not_a_csrf_page(
+    founder,
+):
+    # given: a browser session (a cookie, no CSRF token)
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(founder)
+
+    # when
+    response = client.post("/api/v1/pools/null,null/capacity-events/", {})
+
+    # then
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
