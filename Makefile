@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test fuzz lint schema messages screenshots bench bench-usage bench-decisions clean
+.PHONY: install run test fuzz lint schema openapi-lint messages screenshots bench bench-usage bench-decisions clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ screenshots: install
 
 schema: install
 	DJANGO_DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file var/schema.yml
+
+# Spectral's OpenAPI ruleset on the schema (pinned in tools/openapi-lint); needs Node.js and npm.
+OPENAPI_LINT := tools/openapi-lint
+openapi-lint: schema
+	npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(OPENAPI_LINT)/node_modules/.bin/spectral lint --ruleset $(OPENAPI_LINT)/.spectral.yaml \
+		--fail-severity error var/schema.yml
 
 # Benchmarks print figures as ratios against a floor measured in the same run, as one table
 # (also written to var/bench.md); they need PostgreSQL (and Redis for the decisions) and make

@@ -31,6 +31,7 @@ from accounts.serializers import (
     TokenObtainInputSerializer,
     TokenSerializer,
 )
+from portal.apidocs import tags
 from portal.idempotency import idempotent
 from portal.schema import ErrorSerializer
 
@@ -56,7 +57,7 @@ class TokenObtainView(APIView):
     throttle_scope = "login"  # guessing passwords is slow
 
     @extend_schema(
-        tags=["auth"],
+        tags=[tags.SIGN_IN],
         summary="Exchange email and password for a personal access token",
         request=TokenObtainInputSerializer,
         responses={
@@ -77,7 +78,7 @@ class TokenObtainView(APIView):
 
 class MeView(APIView):
     @extend_schema(
-        tags=["auth"], summary="The signed-in user with memberships", responses=MeSerializer
+        tags=[tags.SIGN_IN], summary="The signed-in user with memberships", responses=MeSerializer
     )
     def get(self, request: Request) -> Response:
         user = selectors.user_with_memberships(user=_user(request))
@@ -93,14 +94,16 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
         return selectors.token_list_for_user(user=_user(self.request))
 
     @extend_schema(
-        tags=["auth"], summary="Your personal access tokens", responses=TokenSerializer(many=True)
+        tags=[tags.SIGN_IN],
+        summary="Your personal access tokens",
+        responses=TokenSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(TokenSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["auth"],
+        tags=[tags.SIGN_IN],
         summary="Create a token (the secret is shown once)",
         request=TokenCreateInputSerializer,
         responses={201: TokenIssuedSerializer},
@@ -114,12 +117,12 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
 
 
 class TokenDetailView(APIView):
-    @extend_schema(tags=["auth"], summary="One of your tokens", responses=TokenSerializer)
+    @extend_schema(tags=[tags.SIGN_IN], summary="One of your tokens", responses=TokenSerializer)
     def get(self, request: Request, token_id: UUID) -> Response:
         token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
         return Response(TokenSerializer(token).data)
 
-    @extend_schema(tags=["auth"], summary="Revoke one of your tokens", responses={204: None})
+    @extend_schema(tags=[tags.SIGN_IN], summary="Revoke one of your tokens", responses={204: None})
     def delete(self, request: Request, token_id: UUID) -> Response:
         token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
         services.token_revoke(token=token, actor=_user(request))
@@ -136,7 +139,7 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
         return selectors.organization_list_for_user(user=_user(self.request))
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="Organizations you belong to (all, for operators)",
         responses=OrganizationSerializer(many=True),
     )
@@ -145,7 +148,7 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
         return self.get_paginated_response(OrganizationSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="Create an organization; you become its admin",
         request=OrganizationCreateInputSerializer,
         responses={201: OrganizationSerializer},
@@ -161,7 +164,7 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
 
 class OrganizationDetailView(APIView):
     @extend_schema(
-        tags=["organizations"], summary="One organization", responses=OrganizationSerializer
+        tags=[tags.ORGANIZATIONS], summary="One organization", responses=OrganizationSerializer
     )
     def get(self, request: Request, organization_id: UUID) -> Response:
         organization = selectors.organization_get_for_user(
@@ -175,7 +178,7 @@ class OrganizationVerifyView(APIView):
     see the organization is told 404 like everywhere else, and one who sees it 403."""
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.OPERATORS],
         summary="Verify an organization (operators); its admins are told by email",
         request=None,
         responses=OrganizationSerializer,
@@ -206,7 +209,7 @@ class OrganizationMembersView(generics.GenericAPIView[Membership]):
         return selectors.membership_list(organization=organization)
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="The organization's members (its admins); people join by invitation",
         responses=MemberSerializer(many=True),
     )
@@ -217,7 +220,7 @@ class OrganizationMembersView(generics.GenericAPIView[Membership]):
 
 class OrganizationMemberView(APIView):
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="Remove a member (its admins); the last admin stays",
         responses={204: None},
     )
@@ -236,7 +239,7 @@ class SchedulerAccountListView(generics.GenericAPIView[User]):
         return selectors.scheduler_account_list()
 
     @extend_schema(
-        tags=["scheduler accounts"],
+        tags=[tags.OPERATORS],
         summary="The scheduler service accounts (operators)",
         responses=SchedulerAccountSerializer(many=True),
     )
@@ -245,7 +248,7 @@ class SchedulerAccountListView(generics.GenericAPIView[User]):
         return self.get_paginated_response(SchedulerAccountSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["scheduler accounts"],
+        tags=[tags.OPERATORS],
         summary="Create the service account of one usage source (operators)",
         description=(
             "One account per source (one cluster). It has no password and no membership; "
@@ -269,7 +272,7 @@ class SchedulerAccountTokenView(APIView):
     permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
 
     @extend_schema(
-        tags=["scheduler accounts"],
+        tags=[tags.OPERATORS],
         summary="Issue a `usage:write` token to a scheduler account (operators; shown once)",
         request=SchedulerTokenIssueInputSerializer,
         responses={201: TokenIssuedSerializer},
@@ -298,7 +301,7 @@ class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
         return selectors.invitation_list(organization=organization)
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="The organization's invitations, newest first (its admins)",
         responses=InvitationSerializer(many=True),
     )
@@ -307,7 +310,7 @@ class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
         return self.get_paginated_response(InvitationSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="Invite an email to join, with a role (its admins); the invitee is mailed",
         description=(
             "The membership exists only once the invitee, signed in with this email, accepts "
@@ -331,7 +334,7 @@ class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
 
 class OrganizationInvitationRevokeView(APIView):
     @extend_schema(
-        tags=["organizations"],
+        tags=[tags.ORGANIZATIONS],
         summary="Revoke a pending invitation (its admins)",
         request=None,
         responses=InvitationSerializer,
@@ -354,7 +357,7 @@ class InvitationListView(generics.GenericAPIView[Invitation]):
         return selectors.invitation_list_for_invitee(user=_user(self.request))
 
     @extend_schema(
-        tags=["auth"],
+        tags=[tags.SIGN_IN],
         summary="Invitations to your email that you can still accept or decline",
         responses=ReceivedInvitationSerializer(many=True),
     )
@@ -365,7 +368,7 @@ class InvitationListView(generics.GenericAPIView[Invitation]):
 
 class InvitationAcceptView(APIView):
     @extend_schema(
-        tags=["auth"],
+        tags=[tags.SIGN_IN],
         summary="Accept an invitation to your email: you join with the invited role",
         description=(
             "Single use: an invitation answered, revoked (409 `invalid_transition`) or expired "
@@ -384,7 +387,7 @@ class InvitationAcceptView(APIView):
 
 class InvitationDeclineView(APIView):
     @extend_schema(
-        tags=["auth"],
+        tags=[tags.SIGN_IN],
         summary="Decline an invitation to your email",
         request=None,
         responses=ReceivedInvitationSerializer,

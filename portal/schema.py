@@ -7,8 +7,10 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 
+from accounts.permissions import IsOperator, IsOperatorOrReadOnly
+from portal.apidocs import errors as api_errors
 from portal.errors import (
     UNAVAILABLE_MESSAGE,
     DomainError,
@@ -91,9 +93,38 @@ def _error(
     )
 
 
+# POST routes that act on an object rather than create one: their operation id is the verb.
+ACTIONS = {
+    "submit",
+    "withdraw",
+    "approve",
+    "reject",
+    "release",
+    "suspend",
+    "resume",
+    "verify",
+    "revoke",
+    "accept",
+    "decline",
+}
+
+
 class PortalAutoSchema(AutoSchema):
-    """Adds the error responses a client must handle to every operation, and documents
-    request bodies as closed: the API refuses fields it does not know."""
+    """Adds the error responses a client must handle to every operation, each with the codes
+    it can carry and one example per code; documents request bodies as closed (the API
+    refuses fields it does not know); names operations as a generated client calls them
+    (`applications_submit`, `applications_create`)."""
+
+    def get_operation_id(self) -> str:
+        operation_id = str(super().get_operation_id())
+        if operation_id.startswith("v1_"):
+            operation_id = operation_id[len("v1_") :]
+        if self.path.rstrip("/").endswith("/api/v1"):
+            return "root_retrieve"
+        last = self.path.rstrip("/").rsplit("/", 1)[-1]
+        if self.method == "POST" and last in ACTIONS and operation_id.endswith("_create"):
+            operation_id = operation_id[: -len("_create")]
+        return operation_id
 
     def _map_serializer(
         self, serializer: Any, direction: Any, bypass_extensions: bool = False
@@ -112,7 +143,92 @@ class PortalAutoSchema(AutoSchema):
             parameters.append(IDEMPOTENCY_KEY_PARAMETER)
         return parameters
 
+    def _error_codes(self) -> dict[str, list[api_errors.ErrorCode]]:
+        """The codes this operation can answer, by HTTP status."""
+        codes: list[api_errors.ErrorCode] = []
+        has_body = self.method in ("POST", "PUT", "PATCH")
+        has_query = bool(self._get_filter_parameters() or self.get_override_parameters())
+        if has_body:
+            codes += [api_errors.MALFORMED, self._validation_example()]
+        elif has_query or self._is_list_view():
+            codes.append(self._query_validation_example())
+        open_to_anyone = any(isinstance(p, AllowAny) for p in self.view.get_permissions())
+        if not open_to_anyone or self.view.get_authenticators():
+            # Credentials that are sent are checked even where none are required.
+            if not open_to_anyone:
+                codes.append(api_errors.NOT_AUTHENTICATED)
+            codes += [api_errors.TOKEN_INVALID, api_errors.TOKEN_EXPIRED, api_errors.TOKEN_REVOKED]
+        if not open_to_anyone:
+            operators_only = any(
+                isinstance(p, IsOperator)
+                and (self.method not in SAFE_METHODS or not isinstance(p, IsOperatorOrReadOnly))
+                for p in self.view.get_permissions()
+            )
+            codes += [
+                api_errors.OPERATORS_ONLY if operators_only else api_errors.PERMISSION_DENIED,
+                api_errors.TOKEN_SCOPE,
+            ]
+        if "{" in self.path:
+            codes.append(api_errors.NOT_FOUND)
+        if self._is_list_view():
+            codes.append(api_errors.INVALID_PAGE)
+        keyed = self._accepts_idempotency_key()
+        if keyed:
+            codes += [
+                api_errors.IDEMPOTENCY_KEY_INVALID,
+                api_errors.IDEMPOTENCY_KEY_IN_USE,
+                api_errors.IDEMPOTENCY_KEY_REUSED,
+            ]
+        codes += [api_errors.THROTTLED, api_errors.UNAVAILABLE]
+        specific = api_errors.OPERATION_ERRORS.get(self.get_operation_id(), ())
+        # A code the operation names replaces the shared example of that code.
+        named = {(error.status, error.code) for error in specific}
+        codes = [error for error in codes if (error.status, error.code) not in named]
+        by_status: dict[str, list[api_errors.ErrorCode]] = {}
+        for error in [*codes, *specific]:
+            by_status.setdefault(str(error.status), []).append(error)
+        return by_status
+
+    def _validation_example(self) -> api_errors.ErrorCode:
+        """A field this body requires, left out; or, where none is required, an unknown one."""
+        serializer = self.get_request_serializer()
+        if isinstance(serializer, type):
+            serializer = serializer()
+        fields = getattr(serializer, "fields", {}) if self.method != "PATCH" else {}
+        for name, serializer_field in fields.items():
+            if serializer_field.required and not serializer_field.read_only:
+                return api_errors.validation_error(
+                    f"`{name}` left out",
+                    api_errors.field_error(name, "required", api_errors.REQUIRED),
+                )
+        return api_errors.UNKNOWN_FIELD
+
+    def _query_validation_example(self) -> api_errors.ErrorCode:
+        names = {parameter.name for parameter in self.get_override_parameters()
+                 if hasattr(parameter, "name")}  # fmt: skip
+        if "start" in names:
+            return api_errors.DAY_OUT_OF_RANGE
+        return api_errors.BAD_PAGE_SIZE
+
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = self._shared_response_bodies(direction)
+        codes = self._error_codes()
+        for status_code in [code for code in responses if code >= "4"]:
+            if status_code not in codes:
+                # documented only where the operation can answer it
+                del responses[status_code]
+        for status_code, listed in codes.items():
+            if status_code not in responses:
+                error_class = ValidationErrorSerializer if status_code == "400" else ErrorSerializer
+                responses[status_code] = self._get_response_for_code(
+                    _error(_DESCRIPTIONS.get(status_code, "Refused."), error_class),
+                    status_code,
+                    direction=direction,
+                )
+            _document_codes(responses[status_code], listed)
+        return responses
+
+    def _shared_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         errors: dict[str, OpenApiResponse] = {}
         keyed = self._accepts_idempotency_key()
@@ -222,3 +338,33 @@ class PortalAutoSchema(AutoSchema):
                     "schema": {"type": "integer", "minimum": 0},
                 }
         return responses
+
+
+_DESCRIPTIONS = {
+    "400": "The request is malformed or has invalid fields.",
+    "401": "Missing, invalid, expired or revoked credentials.",
+    "403": "Authenticated but not allowed.",
+    "404": "No such object, or not visible to you.",
+    "409": "Refused by the object's current state.",
+    "422": "The Idempotency-Key was used for another request.",
+    "429": "Too many requests; see `Retry-After`.",
+    "503": "The database or the broker is away for a moment; try again after `Retry-After`.",
+}
+
+
+def _document_codes(response: dict[str, Any], codes: list[api_errors.ErrorCode]) -> None:
+    """Name the codes in the description and give one example per code (and per case)."""
+    media = response.get("content", {}).get("application/json")
+    if media is None:
+        return
+    examples: dict[str, Any] = {}
+    for error in codes:
+        key = error.code
+        number = 2
+        while key in examples:
+            key, number = f"{error.code}_{number}", number + 1
+        examples[key] = {"summary": error.summary, "value": error.body()}
+    media["examples"] = examples
+    listed = ", ".join(f"`{code}`" for code in dict.fromkeys(error.code for error in codes))
+    status_code = str(codes[0].status)
+    response["description"] = f"{_DESCRIPTIONS.get(status_code, 'Refused.')} Codes: {listed}."

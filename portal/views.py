@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from portal.apidocs import tags
 from portal.celery import app as celery_app
 
 
@@ -87,6 +88,7 @@ class ApiRootView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        tags=[tags.SIGN_IN],
         summary="Links to the API's collections and its documentation",
         responses=inline_serializer(
             "ApiRoot", fields={"links": serializers.DictField(child=serializers.URLField())}

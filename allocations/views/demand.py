@@ -28,6 +28,7 @@ from allocations.serializers.demand import (
 )
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
+from portal.apidocs import tags
 from portal.errors import NotAllowed
 from portal.idempotency import idempotent
 from portal.serializers import DAY_SCHEMA
@@ -70,7 +71,7 @@ class ApplicationListView(generics.GenericAPIView[Application]):
         return selectors.application_list_for_user(user=_user(self.request))
 
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="Applications you may see: your organizations', and those you review",
         responses=ApplicationSerializer(many=True),
     )
@@ -79,7 +80,7 @@ class ApplicationListView(generics.GenericAPIView[Application]):
         return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="Save a draft application for one of your organizations",
         request=ApplicationWriteSerializer,
         responses={201: ApplicationSerializer},
@@ -96,14 +97,14 @@ class ApplicationListView(generics.GenericAPIView[Application]):
 
 class ApplicationDetailView(APIView):
     @extend_schema(
-        tags=["applications"], summary="One application", responses=ApplicationSerializer
+        tags=[tags.APPLICATIONS], summary="One application", responses=ApplicationSerializer
     )
     def get(self, request: Request, pk: UUID) -> Response:
         application = selectors.application_get_for_user(user=_user(request), application_id=pk)
         return Response(ApplicationSerializer(application).data)
 
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="Edit a draft (members of its organization)",
         request=ApplicationWriteSerializer,
         responses=ApplicationSerializer,
@@ -135,7 +136,7 @@ class _ApplicationActionView(APIView):
 
 class ApplicationSubmitView(_ApplicationActionView):
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="Submit a draft: a worker decides it within seconds",
         request=None,
         responses={202: ApplicationSerializer},
@@ -152,7 +153,7 @@ class ApplicationSubmitView(_ApplicationActionView):
 
 class ApplicationWithdrawView(_ApplicationActionView):
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="Withdraw before a final decision; held capacity is released",
         request=None,
         responses=ApplicationSerializer,
@@ -184,7 +185,7 @@ class _ReviewerDecisionView(_ApplicationActionView):
 
 @extend_schema_view(
     post=extend_schema(
-        tags=["applications"],
+        tags=[tags.REVIEWS],
         summary="Approve an application in review (its program's reviewers)",
         request=DecisionInputSerializer,
         responses=ApplicationSerializer,
@@ -196,7 +197,7 @@ class ApplicationApproveView(_ReviewerDecisionView):
 
 @extend_schema_view(
     post=extend_schema(
-        tags=["applications"],
+        tags=[tags.REVIEWS],
         summary="Reject an application in review or waitlisted (its program's reviewers)",
         request=DecisionInputSerializer,
         responses=ApplicationSerializer,
@@ -218,7 +219,7 @@ class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
         return selectors.application_events(application=application)
 
     @extend_schema(
-        tags=["applications"],
+        tags=[tags.APPLICATIONS],
         summary="The application's audit trail",
         responses=AuditEventSerializer(many=True),
     )
@@ -238,7 +239,7 @@ class AllocationListView(generics.GenericAPIView[Allocation]):
         return selectors.allocation_list_for_user(user=_user(self.request))
 
     @extend_schema(
-        tags=["allocations"],
+        tags=[tags.ALLOCATIONS],
         summary="Allocations of your organizations (all, for operators)",
         responses=AllocationSerializer(many=True),
     )
@@ -250,7 +251,9 @@ class AllocationListView(generics.GenericAPIView[Allocation]):
 class AllocationDetailView(APIView):
     token_scopes = {"usage:write"}
 
-    @extend_schema(tags=["allocations"], summary="One allocation", responses=AllocationSerializer)
+    @extend_schema(
+        tags=[tags.ALLOCATIONS], summary="One allocation", responses=AllocationSerializer
+    )
     def get(self, request: Request, pk: UUID) -> Response:
         allocation = selectors.allocation_get_for_user(user=_user(request), allocation_id=pk)
         return Response(AllocationSerializer(allocation).data)
@@ -258,7 +261,7 @@ class AllocationDetailView(APIView):
 
 class AllocationReleaseView(APIView):
     @extend_schema(
-        tags=["allocations"],
+        tags=[tags.ALLOCATIONS],
         summary="Give the allocation's future days back (its organization's admins)",
         request=None,
         responses=AllocationSerializer,
@@ -273,7 +276,7 @@ class AllocationReleaseView(APIView):
 
 class CapacityView(APIView):
     @extend_schema(
-        tags=["capacity"],
+        tags=[tags.PROGRAMS_AND_CAPACITY],
         summary="The per-day ledger of a pool, with free GPU-hours per program and power",
         parameters=[
             OpenApiParameter(

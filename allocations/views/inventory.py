@@ -35,6 +35,7 @@ from allocations.serializers.inventory import (
     SiteWriteSerializer,
     WindowQuerySerializer,
 )
+from portal.apidocs import tags
 from portal.serializers import DAY_SCHEMA
 
 INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
@@ -124,28 +125,42 @@ class InventoryItemView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _collection_schema(tag: str, noun: str, read: Any, write: Any) -> Any:
+def _article(noun: str) -> str:
+    return "an" if noun[0].lower() in "aeiou" else "a"
+
+
+def _collection_schema(noun: str, read: Any, write: Any, read_tag: str = tags.INVENTORY) -> Any:
+    """Everyone reads, operators write; the reads of what an applicant needs (GPU pools) are
+    shown with programs and capacity, the writes with the operators' inventory."""
     return extend_schema_view(
-        get=extend_schema(tags=[tag], summary=f"List {noun}s", responses=read(many=True)),
+        get=extend_schema(tags=[read_tag], summary=f"List {noun}s", responses=read(many=True)),
         post=extend_schema(
-            tags=[tag], summary=f"Create a {noun} (operators)", request=write, responses={201: read}
+            tags=[tags.INVENTORY],
+            summary=f"Create {_article(noun)} {noun} (operators)",
+            request=write,
+            responses={201: read},
         ),
     )
 
 
-def _item_schema(tag: str, noun: str, read: Any, write: Any) -> Any:
+def _item_schema(noun: str, read: Any, write: Any, read_tag: str = tags.INVENTORY) -> Any:
     return extend_schema_view(
-        get=extend_schema(tags=[tag], summary=f"One {noun}", responses=read),
+        get=extend_schema(tags=[read_tag], summary=f"One {noun}", responses=read),
         patch=extend_schema(
-            tags=[tag], summary=f"Change a {noun} (operators)", request=write, responses=read
+            tags=[tags.INVENTORY],
+            summary=f"Change {_article(noun)} {noun} (operators)",
+            request=write,
+            responses=read,
         ),
         delete=extend_schema(
-            tags=[tag], summary=f"Delete a {noun} (operators)", responses={204: None}
+            tags=[tags.INVENTORY],
+            summary=f"Delete {_article(noun)} {noun} (operators)",
+            responses={204: None},
         ),
     )
 
 
-@_collection_schema("inventory", "site", SiteSerializer, SiteWriteSerializer)
+@_collection_schema("site", SiteSerializer, SiteWriteSerializer)
 class SiteListView(InventoryCollectionView):
     model = Site
     serializer_class = SiteSerializer
@@ -155,14 +170,14 @@ class SiteListView(InventoryCollectionView):
         return selectors.site_list()
 
 
-@_item_schema("inventory", "site", SiteSerializer, SiteWriteSerializer)
+@_item_schema("site", SiteSerializer, SiteWriteSerializer)
 class SiteDetailView(InventoryItemView):
     model = Site
     serializer_class = SiteSerializer
     write_serializer_class = SiteWriteSerializer
 
 
-@_collection_schema("inventory", "power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+@_collection_schema("power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
 class PowerPhaseListView(InventoryCollectionView):
     model = PowerPhase
     serializer_class = PowerPhaseSerializer
@@ -174,7 +189,7 @@ class PowerPhaseListView(InventoryCollectionView):
         return selectors.power_phase_list(site=parent)
 
 
-@_item_schema("inventory", "power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+@_item_schema("power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
 class PowerPhaseDetailView(InventoryItemView):
     model = PowerPhase
     serializer_class = PowerPhaseSerializer
@@ -182,9 +197,7 @@ class PowerPhaseDetailView(InventoryItemView):
     parent_field = "site"
 
 
-@_collection_schema(
-    "inventory", "accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer
-)
+@_collection_schema("accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
 class AcceleratorListView(InventoryCollectionView):
     model = AcceleratorModel
     serializer_class = AcceleratorSerializer
@@ -194,14 +207,14 @@ class AcceleratorListView(InventoryCollectionView):
         return selectors.accelerator_list()
 
 
-@_item_schema("inventory", "accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
+@_item_schema("accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
 class AcceleratorDetailView(InventoryItemView):
     model = AcceleratorModel
     serializer_class = AcceleratorSerializer
     write_serializer_class = AcceleratorWriteSerializer
 
 
-@_collection_schema("inventory", "GPU pool", PoolSerializer, PoolWriteSerializer)
+@_collection_schema("GPU pool", PoolSerializer, PoolWriteSerializer, tags.PROGRAMS_AND_CAPACITY)
 class PoolListView(InventoryCollectionView):
     model = GpuPool
     serializer_class = PoolSerializer
@@ -212,16 +225,14 @@ class PoolListView(InventoryCollectionView):
         return selectors.pool_list()
 
 
-@_item_schema("inventory", "GPU pool", PoolSerializer, PoolWriteSerializer)
+@_item_schema("GPU pool", PoolSerializer, PoolWriteSerializer, tags.PROGRAMS_AND_CAPACITY)
 class PoolDetailView(InventoryItemView):
     model = GpuPool
     serializer_class = PoolSerializer
     write_serializer_class = PoolWriteSerializer
 
 
-@_collection_schema(
-    "inventory", "capacity event", CapacityEventSerializer, CapacityEventWriteSerializer
-)
+@_collection_schema("capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
 class CapacityEventListView(InventoryCollectionView):
     model = CapacityEvent
     serializer_class = CapacityEventSerializer
@@ -233,7 +244,7 @@ class CapacityEventListView(InventoryCollectionView):
         return selectors.capacity_event_list(pool=parent)
 
 
-@_item_schema("inventory", "capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
+@_item_schema("capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
 class CapacityEventDetailView(InventoryItemView):
     model = CapacityEvent
     serializer_class = CapacityEventSerializer
@@ -243,7 +254,7 @@ class CapacityEventDetailView(InventoryItemView):
 
 class PoolAvailabilityView(APIView):
     @extend_schema(
-        tags=["inventory"],
+        tags=[tags.PROGRAMS_AND_CAPACITY],
         summary="GPUs in service, deliverable GPU-hours and the site's power, day by day",
         parameters=[
             OpenApiParameter(
@@ -277,7 +288,7 @@ class ProgramListView(generics.GenericAPIView[Program]):
         return selectors.program_list(include_closed=bool(self.request.user.is_staff))
 
     @extend_schema(
-        tags=["programs"],
+        tags=[tags.PROGRAMS_AND_CAPACITY],
         summary="Open programs and their rules (all, for operators)",
         responses=ProgramSerializer(many=True),
     )
@@ -286,7 +297,7 @@ class ProgramListView(generics.GenericAPIView[Program]):
         return self.get_paginated_response(ProgramSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=["programs"],
+        tags=[tags.INVENTORY],
         summary="Create a program (operators)",
         request=ProgramWriteSerializer,
         responses={201: ProgramSerializer},
@@ -307,12 +318,14 @@ class ProgramDetailView(APIView):
         programs = selectors.program_list(include_closed=bool(request.user.is_staff))
         return get_object_or_404(programs, pk=pk)
 
-    @extend_schema(tags=["programs"], summary="One program", responses=ProgramSerializer)
+    @extend_schema(
+        tags=[tags.PROGRAMS_AND_CAPACITY], summary="One program", responses=ProgramSerializer
+    )
     def get(self, request: Request, pk: UUID) -> Response:
         return Response(ProgramSerializer(self.get_object(request, pk)).data)
 
     @extend_schema(
-        tags=["programs"],
+        tags=[tags.INVENTORY],
         summary="Change a program's rules or reviewers (operators)",
         request=ProgramWriteSerializer,
         responses=ProgramSerializer,
@@ -328,7 +341,9 @@ class ProgramDetailView(APIView):
         )
         return Response(ProgramSerializer(program).data)
 
-    @extend_schema(tags=["programs"], summary="Delete a program (operators)", responses={204: None})
+    @extend_schema(
+        tags=[tags.INVENTORY], summary="Delete a program (operators)", responses={204: None}
+    )
     def delete(self, request: Request, pk: UUID) -> Response:
         services.inventory_delete(instance=self.get_object(request, pk), actor=_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

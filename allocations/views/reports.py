@@ -17,6 +17,7 @@ from allocations.serializers.reports import (
     SharesReportSerializer,
     TurnaroundRowSerializer,
 )
+from portal.apidocs import tags
 from portal.serializers import DAY_SCHEMA
 
 
@@ -24,7 +25,7 @@ class CapacityReportView(APIView):
     permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
 
     @extend_schema(
-        tags=["reports"],
+        tags=[tags.REPORTS],
         summary="Capacity timeline of a site or a pool, per day (operators)",
         parameters=[
             OpenApiParameter("site", str, description="A site: its id or name (or give a pool)."),
@@ -53,7 +54,7 @@ class CapacityReportView(APIView):
 
 class SharesReportView(APIView):
     @extend_schema(
-        tags=["reports"],
+        tags=[tags.REPORTS],
         summary="Granted and used GPU-hours by program, country and organization kind",
         parameters=[SharesQuerySerializer],
         responses=SharesReportSerializer,
@@ -66,7 +67,7 @@ class SharesReportView(APIView):
 
 class TurnaroundReportView(APIView):
     @extend_schema(
-        tags=["reports"],
+        tags=[tags.REPORTS],
         summary="Time from submission to decision per program, against its published target",
         responses=TurnaroundRowSerializer(many=True),
     )

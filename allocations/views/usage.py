@@ -17,6 +17,7 @@ from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.serializers.usage import UsageBatchInputSerializer, UsageBatchResultSerializer
 from allocations.services import usage as services
+from portal.apidocs import tags
 from portal.idempotency import idempotent
 
 
@@ -43,7 +44,7 @@ class UsageView(APIView):
     throttle_scope = "usage"
 
     @extend_schema(
-        tags=["usage"],
+        tags=[tags.USAGE],
         summary="Post a batch of up to 10,000 usage records (a scheduler account's token)",
         description=(
             "Only a scheduler service account's `usage:write` token posts usage, and only for "
@@ -86,7 +87,7 @@ class AllocationSuspendView(_OperatorAllocationAction):
     action_name = "suspend"
 
     @extend_schema(
-        tags=["allocations"],
+        tags=[tags.OPERATORS],
         summary="Suspend an allocation (operators); the scheduler stops its jobs",
         request=None,
         responses=AllocationSerializer,
@@ -99,7 +100,7 @@ class AllocationResumeView(_OperatorAllocationAction):
     action_name = "resume"
 
     @extend_schema(
-        tags=["allocations"],
+        tags=[tags.OPERATORS],
         summary="Resume a suspended allocation (operators)",
         request=None,
         responses=AllocationSerializer,
