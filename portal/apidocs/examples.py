@@ -270,7 +270,7 @@ APPROVED = {
     "decided_at": "2026-12-01T09:20:05Z",
     "allocation": ALLOCATION_ID,
 }
-IN_REVIEW = {
+IN_REVIEW: dict[str, Any] = {
     **SUBMITTED,
     "id": _id("application:arctic-climate"),
     "organization": ARCTIC["id"],
@@ -443,15 +443,6 @@ POOL_DAY = {
 }
 AUDIT_EVENTS = [
     {
-        "id": _id("event:decide"),
-        "created_at": "2026-12-01T09:20:05Z",
-        "actor": None,
-        "verb": "application.approved",
-        "before": {"status": "submitted", "submission": 1, "holds_capacity": False},
-        "after": {"status": "approved", "submission": 1, "holds_capacity": False},
-        "reasons": APPROVED["reasons"],
-    },
-    {
         "id": _id("event:submit"),
         "created_at": "2026-12-01T09:20:03Z",
         "actor": "founder@fjordai.example",
@@ -459,6 +450,15 @@ AUDIT_EVENTS = [
         "before": {"status": "draft", "submission": 0, "holds_capacity": False},
         "after": {"status": "submitted", "submission": 1, "holds_capacity": False},
         "reasons": [],
+    },
+    {
+        "id": _id("event:decide"),
+        "created_at": "2026-12-01T09:20:05Z",
+        "actor": None,
+        "verb": "application.approved",
+        "before": {"status": "submitted", "submission": 1, "holds_capacity": False},
+        "after": {"status": "approved", "submission": 1, "holds_capacity": False},
+        "reasons": APPROVED["reasons"],
     },
 ]
 

@@ -7,6 +7,7 @@ import copy
 import re
 from typing import Any
 
+from portal.apidocs.descriptions import DESCRIPTIONS
 from portal.apidocs.examples import OPERATION_EXAMPLES
 from portal.apidocs.tags import TAG_NAMES, TAGS
 
@@ -42,6 +43,8 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
         for method in METHODS:
             operation = path_item.get(method)
             if operation is not None:
+                if not operation.get("description"):
+                    operation["description"] = DESCRIPTIONS.get(operation["operationId"], "")
                 _describe_parameter_units(operation)
                 _add_examples(operation, result)
     return result

@@ -263,6 +263,20 @@ def test_quantities_and_days_say_their_units(schema):
     assert "GPU-hours" in granted["description"]
 
 
+def test_every_operation_says_what_it_does(schema):
+    # then: its own description, never a view's docstring written for the code's readers
+    undescribed = [
+        f"{method} {path} ({operation['operationId']}): add a description to DESCRIPTIONS in "
+        "portal/apidocs/descriptions.py (or `description=` in its @extend_schema)"
+        for method, path, operation in _operations(schema)
+        if not operation.get("description")
+    ]
+    assert not undescribed, "\n".join(undescribed)
+    descriptions = {op["operationId"]: op["description"] for _, _, op in _operations(schema)}
+    assert "GET a page of rows" not in descriptions["sites_list"]
+    assert "Operators only" in descriptions["sites_create"]
+
+
 def test_summaries_read_as_english(schema):
     # then: "a accelerator", "a a" and friends
     slips = []
