@@ -5,7 +5,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.models import (
@@ -198,38 +197,11 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user", "email", "full_name", "role", "joined_at"]
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "Invite a researcher",
-            value={"email": "kari.nordmann@uit.no", "role": "member"},
-            request_only=True,
-        )
-    ]
-)
 class InvitationCreateInputSerializer(StrictSerializer):
     email = serializers.EmailField(help_text="Whom to invite; matched in any case.")
     role = serializers.ChoiceField(choices=MembershipRole.choices, default=MembershipRole.MEMBER)
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "A pending invitation",
-            value={
-                "id": "6f1c2a57-95a4-4c1e-8f5e-1f9f3c2b7d10",
-                "email": "kari.nordmann@uit.no",
-                "role": "member",
-                "status": "pending",
-                "invited_by": "cto@fjord.example",
-                "created_at": "2026-11-30T09:00:00Z",
-                "expires_at": "2026-12-14T09:00:00Z",
-                "responded_at": None,
-            },
-            response_only=True,
-        )
-    ]
-)
 class InvitationSerializer(serializers.ModelSerializer):
     """An invitation as the organization's admins read it."""
 
@@ -257,31 +229,6 @@ class InvitationSerializer(serializers.ModelSerializer):
         ]
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "An invitation to answer",
-            value={
-                "id": "6f1c2a57-95a4-4c1e-8f5e-1f9f3c2b7d10",
-                "organization": {
-                    "id": "0b3e9a2c-3f6d-4a63-9a47-7c1d2e5f8a90",
-                    "name": "Fjord AI AS",
-                    "kind": "startup",
-                    "country": "NO",
-                    "registry_number": "923609016",
-                    "is_verified": True,
-                    "verified_at": "2026-11-02T12:00:00Z",
-                    "created_at": "2026-11-01T08:30:00Z",
-                },
-                "role": "member",
-                "status": "pending",
-                "created_at": "2026-11-30T09:00:00Z",
-                "expires_at": "2026-12-14T09:00:00Z",
-            },
-            response_only=True,
-        )
-    ]
-)
 class ReceivedInvitationSerializer(serializers.ModelSerializer):
     """An invitation as its invitee reads it."""
 
