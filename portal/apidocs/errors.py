@@ -29,12 +29,12 @@ class ErrorCode:
 
     code: str
     status: int
-    message: str
+    message: Any  # a str, or a lazily translated one
     summary: str
     fields: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": str(self.message)}
         if self.code == "validation_error":
             body["fields"] = self.fields
         return body
