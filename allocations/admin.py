@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from django_countries import countries
 
 from accounts.models import OrganizationKind, User
-from allocations import admin_demand  # noqa: F401 - registers the demand side
+from allocations import admin_applications, admin_demand  # noqa: F401 - the demand side
 from allocations.models import (
     AcceleratorModel,
     CapacityEvent,

@@ -1,24 +1,22 @@
-"""The admin of the demand side: applications (with the review queue and the waitlist),
-allocations and the capacity ledger. Everything here is read-only except through actions
-that call the services, so nothing bypasses them."""
+"""The admin of the demand side: allocations, the capacity ledger, usage and the scheduler's
+calls (applications, the review queue and the waitlist are in admin_applications.py).
+Everything here is read-only except through actions that call the services, so nothing
+bypasses them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from accounts.models import User
+from allocations.admin_applications import ReadOnlyAdmin, _for_each
 from allocations.models import (
     Allocation,
-    Application,
-    ApplicationStatus,
     BackendCall,
     PoolDay,
     QuotaUsage,
@@ -26,182 +24,14 @@ from allocations.models import (
     SiteDay,
     UsageRecord,
 )
-from allocations.models.demand import ReviewQueueItem, WaitlistItem
 from allocations.services import allocations as allocation_services
-from allocations.services import applications as services
 from allocations.services import usage as usage_services
-from portal.errors import DomainError
+
+SECONDS_PER_HOUR = 3600
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Rows change only through services: no add, no edit, no delete here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class DecisionForm(ActionForm):
-    reason = forms.CharField(
-        required=False, max_length=2000, help_text="Shown to the applicant with the decision."
-    )
-
-
-def _for_each(
-    admin_view: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    service: Callable[..., Any],
-    done_message: str,
-    **arguments: Any,
-) -> int:
-    """Call a service for each selected row; a refusal is reported and the rest go on."""
-    user = request.user
-    assert isinstance(user, User)
-    done = 0
-    for row in queryset:
-        try:
-            service(row, actor=user, **arguments)
-            done += 1
-        except DomainError as error:
-            admin_view.message_user(request, f"{row}: {error.message}", messages.ERROR)
-    if done:
-        admin_view.message_user(request, f"{done} {done_message}.", messages.SUCCESS)
-    return done
-
-
-def _decide(
-    admin_view: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Application],
-    approve: bool,
-) -> None:
-    """Decide each selected application through the service, which refuses anyone but a
-    reviewer of its program who is no member of the applying organization."""
-    if not request.user.has_perm("allocations.change_application"):
-        raise PermissionDenied
-    reason = (request.POST.get("reason") or "").strip()
-    if not reason:
-        admin_view.message_user(request, "Give a reason with the decision.", messages.ERROR)
-        return
-    decide = services.application_approve if approve else services.application_reject
-    _for_each(
-        admin_view,
-        request,
-        queryset.select_related("program"),
-        lambda application, **kw: decide(application=application, **kw),
-        "application(s) " + ("approved" if approve else "rejected"),
-        note=reason,
-    )
-
-
-@admin.action(description="Approve the selected applications (reviewers)", permissions=["change"])
-def approve_selected(
-    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
-) -> None:
-    _decide(admin_view, request, queryset, approve=True)
-
-
-@admin.action(description="Reject the selected applications (reviewers)", permissions=["change"])
-def reject_selected(
-    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Application]
-) -> None:
-    _decide(admin_view, request, queryset, approve=False)
-
-
-@admin.register(Application)
-class ApplicationAdmin(ReadOnlyAdmin):
-    list_display = [
-        "title",
-        "organization",
-        "program",
-        "pool",
-        "gpu_hours",
-        "start_date",
-        "end_date",
-        "status",
-        "risk_category",
-        "submitted_at",
-        "decided_at",
-    ]
-    list_filter = ["status", "program", "pool", "kind", "risk_category", "data_stays_in_eea"]
-    search_fields = ["title", "organization__name", "applicant__email", "model_lineage"]
-    date_hierarchy = "submitted_at"
-    list_select_related = ["organization", "program", "pool"]
-    action_form = DecisionForm
-    actions = [approve_selected, reject_selected]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The changelist accepts actions from those granted the change of applications; the
-        # change form itself stays read-only.
-        return obj is None and admin.ModelAdmin.has_change_permission(self, request)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in Application._meta.fields]
-
-
-@admin.register(ReviewQueueItem)
-class ReviewQueueAdmin(ApplicationAdmin):
-    """Applications in review, oldest first: what reviewers decide next."""
-
-    list_display = [
-        "title",
-        "organization",
-        "program",
-        "gpu_hours",
-        "start_date",
-        "risk_category",
-        "reason_codes",
-        "submitted_at",
-    ]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
-        return (
-            super()
-            .get_queryset(request)
-            .filter(status=ApplicationStatus.IN_REVIEW)
-            .order_by("submitted_at")
-        )
-
-    @admin.display(description="why review")
-    def reason_codes(self, application: Application) -> str:
-        return ", ".join(reason["code"] for reason in application.reasons)
-
-
-@admin.register(WaitlistItem)
-class WaitlistAdmin(ApplicationAdmin):
-    """Waitlisted applications in the order the worker re-checks them."""
-
-    list_display = [
-        "title",
-        "organization",
-        "program",
-        "pool",
-        "gpu_hours",
-        "start_date",
-        "end_date",
-        "failed_day",
-        "constraint",
-        "submitted_at",
-    ]
-    actions = [reject_selected]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
-        return (
-            super()
-            .get_queryset(request)
-            .filter(status=ApplicationStatus.WAITLISTED)
-            .order_by("program__priority", "submitted_at")
-        )
-
-    @admin.display(description="constraint")
-    def constraint(self, application: Application) -> str:
-        return application.reasons[0]["code"] if application.reasons else ""
+def _hours(seconds: int) -> str:
+    return f"{Decimal(seconds) / SECONDS_PER_HOUR:,.2f}"
 
 
 @admin.action(
@@ -254,30 +84,98 @@ class BackendCallInline(admin.TabularInline[BackendCall, Allocation]):
 @admin.register(Allocation)
 class AllocationAdmin(ReadOnlyAdmin):
     list_display = [
+        "title",
         "organization",
         "program",
         "pool",
         "start_date",
         "end_date",
-        "granted_gpu_hours",
-        "used_gpu_hours",
+        "granted_shown",
+        "used_shown",
         "energy_mwh",
         "status",
         "at_risk",
     ]
     list_filter = ["status", "at_risk", "program", "pool"]
     search_fields = ["organization__name", "application__title", "model_lineage"]
-    list_select_related = ["organization", "program", "pool"]
+    list_select_related = ["application", "organization", "program", "pool"]
     actions = [release_selected, suspend_selected, resume_selected]
     inlines = [BackendCallInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "application",
+                    "organization",
+                    "program",
+                    "pool",
+                    "start_date",
+                    "end_date",
+                    "status",
+                    "at_risk",
+                    "released_from",
+                ]
+            },
+        ),
+        (
+            "GPU-hours and energy",
+            {
+                "fields": [
+                    "granted_shown",
+                    "used_shown",
+                    "remaining_shown",
+                    "energy_kwh",
+                    "notified_percent",
+                    "expiry_notified",
+                ]
+            },
+        ),
+        ("AI Act", {"fields": ["model_lineage", "lineage_key"]}),
+        ("Bookkeeping", {"classes": ["collapse"], "fields": ["created_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Allocation]:
+        return super().get_queryset(request).select_related("application", "organization")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The actions need the change of allocations; the page of one allocation, read-only,
-        # shows its backend calls to whoever may view it.
+        # The actions need the change of allocations; the page of one allocation is read-only
+        # (no Save: every field is) and shows its backend calls to whoever may view it.
         return admin.ModelAdmin.has_change_permission(self, request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in Allocation._meta.fields]
+        return [
+            *(field.name for field in Allocation._meta.fields),
+            "granted_shown",
+            "used_shown",
+            "remaining_shown",
+        ]
+
+    @admin.display(description="application", ordering="application__title")
+    def title(self, allocation: Allocation) -> str:
+        return allocation.application.title
+
+    @admin.display(description="granted GPU-hours", ordering="granted_gpu_hours")
+    def granted_shown(self, allocation: Allocation) -> str:
+        return f"{allocation.granted_gpu_hours:,}"
+
+    @admin.display(description="used GPU-hours", ordering="used_gpu_seconds")
+    def used_shown(self, allocation: Allocation) -> SafeString:
+        granted = allocation.granted_gpu_hours
+        percent = 100 * allocation.used_gpu_hours / granted if granted else 0
+        return format_html(
+            '{} <span class="quiet">({} %)</span>',
+            f"{allocation.used_gpu_hours:,.2f}",
+            f"{percent:.0f}",
+        )
+
+    @admin.display(description="remaining GPU-hours")
+    def remaining_shown(self, allocation: Allocation) -> str:
+        return f"{allocation.remaining_gpu_hours:,.2f}"
+
+    @admin.display(description="energy (MWh)")
+    def energy_mwh(self, allocation: Allocation) -> Decimal:
+        return allocation.energy_mwh
 
 
 class OvercommittedFilter(admin.SimpleListFilter):
@@ -353,10 +251,18 @@ class SiteDayAdmin(ReadOnlyAdmin):
 
 @admin.register(QuotaUsage)
 class QuotaUsageAdmin(ReadOnlyAdmin):
-    list_display = ["organization", "program", "held_gpu_hours"]
+    list_display = ["organization", "program", "held_shown", "cap_shown"]
     list_filter = ["program"]
     search_fields = ["organization__name"]
     list_select_related = ["organization", "program"]
+
+    @admin.display(description="held GPU-hours", ordering="held_gpu_hours")
+    def held_shown(self, row: QuotaUsage) -> str:
+        return f"{row.held_gpu_hours:,}"
+
+    @admin.display(description="cap of the program (GPU-hours)")
+    def cap_shown(self, row: QuotaUsage) -> str:
+        return f"{row.program.org_cap_gpu_hours:,}"
 
 
 @admin.register(UsageRecord)
@@ -365,16 +271,34 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         "source",
         "external_id",
         "allocation",
-        "gpu_seconds",
+        "gpu_hours",
         "started_at",
         "ended_at",
         "energy_kwh",
         "received_at",
     ]
     list_filter = ["source"]
-    search_fields = ["external_id", "allocation__organization__name"]
+    search_fields = [
+        "external_id",
+        "allocation__organization__name",
+        "allocation__application__title",
+    ]
     date_hierarchy = "ended_at"
-    list_select_related = ["allocation"]
+    list_select_related = ["allocation__application", "allocation__organization"]
+    fields = ("source", "external_id", "allocation", "gpu_hours", "gpu_seconds", "started_at",
+              "ended_at", "energy_kwh", "received_at")  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UsageRecord]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("allocation__application", "allocation__organization")
+        )
+
+    @admin.display(description="GPU-hours", ordering="gpu_seconds")
+    def gpu_hours(self, record: UsageRecord) -> str:
+        return _hours(record.gpu_seconds)
 
 
 @admin.register(BackendCall)
@@ -391,8 +315,15 @@ class BackendCallAdmin(ReadOnlyAdmin):
         "finished_at",
     ]
     list_filter = ["backend", "action", "outcome"]
-    search_fields = ["allocation__organization__name", "arguments"]
-    list_select_related = ["allocation"]
+    search_fields = ["allocation__organization__name", "allocation__application__title"]
+    list_select_related = ["allocation__application", "allocation__organization"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BackendCall]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("allocation__application", "allocation__organization")
+        )
 
 
 @admin.register(SchedulerCheck)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from allocations.charts import capacity_charts
 from allocations.models import GpuPool, Site
+from allocations.selectors.console import overcommitted_days_by_pool
 from allocations.selectors.reports import capacity_timeline, shares_report, turnaround_report
 
 
@@ -21,10 +22,13 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
     site = next((s for s in sites if str(s.pk) == chosen), sites[0] if sites else None)
     try:
         days = min(max(int(request.GET.get("days", "365")), 7), 731)
+        back = min(max(int(request.GET.get("back", "30")), 0), 365)
     except ValueError:
-        days = 365
-    start = timezone.localdate()
-    end = start + timedelta(days=days - 1)
+        days, back = 365, 30
+    today = timezone.localdate()
+    # The chart starts some days back, so that what was used shows beside what is reserved.
+    start = today - timedelta(days=back)
+    end = today + timedelta(days=days - 1)
     context = {
         **admin.site.each_context(request),
         "sites": sites,
@@ -33,7 +37,9 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
         "start": start,
         "end": end,
         "days": days,
+        "back": back,
         "gpu_chart": "",
+        "demand_chart": "",
         "power_chart": "",
         "overcommitted": [],
         "shares": shares_report(),
@@ -47,11 +53,9 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
     if site is not None:
         pools = list(GpuPool.objects.filter(site=site).select_related("site", "accelerator"))
         timeline = capacity_timeline(site=site, pools=pools, start=start, end=end)
-        context["gpu_chart"], context["power_chart"] = capacity_charts(timeline)
-        context["overcommitted"] = [
-            row["day"]
-            for row in timeline
-            if row["committed_gpu_hours"] + row["held_gpu_hours"] > row["capacity_gpu_hours"]
-            or row["committed_mw"] > row["power_envelope_mw"]
-        ]
+        context["gpu_chart"], context["demand_chart"], context["power_chart"] = capacity_charts(
+            timeline
+        )
+        # Per pool: a site's headroom in one pool does not cover another's shortfall.
+        context["overcommitted"] = overcommitted_days_by_pool(pools=pools, start=today, end=end)
     return TemplateResponse(request, "admin/allocations/capacity_chart.html", context)

@@ -71,14 +71,17 @@ class Application(models.Model):
     )
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
-    gpu_hours = models.PositiveBigIntegerField()
+    gpu_hours = models.PositiveBigIntegerField("GPU-hours")
     start_date = models.DateField()
     end_date = models.DateField()
     purpose = models.TextField(blank=True, help_text="What the GPU-hours are for (AI Act).")
     risk_category = models.CharField(
-        max_length=16, choices=RiskCategory.choices, default=RiskCategory.MINIMAL
+        "AI Act risk category",
+        max_length=16,
+        choices=RiskCategory.choices,
+        default=RiskCategory.MINIMAL,
     )
-    data_stays_in_eea = models.BooleanField(default=True)
+    data_stays_in_eea = models.BooleanField("data stays in the EEA", default=True)
     model_lineage = models.CharField(
         max_length=100,
         blank=True,
@@ -97,6 +100,7 @@ class Application(models.Model):
     )
     holds_capacity = models.BooleanField(default=False)
     reserved_wh_per_gpu_hour = models.DecimalField(
+        "reserved Wh per GPU-hour",
         max_digits=12,
         decimal_places=2,
         null=True,
@@ -133,7 +137,7 @@ class Application(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.gpu_hours} GPU-hours, {self.status})"
+        return f"{self.title} ({self.gpu_hours:,} GPU-hours)"
 
     @property
     def days(self) -> int:
@@ -168,8 +172,8 @@ class Allocation(models.Model):
     )
     start_date = models.DateField()
     end_date = models.DateField()
-    granted_gpu_hours = models.PositiveBigIntegerField()
-    used_gpu_seconds = models.PositiveBigIntegerField(default=0)
+    granted_gpu_hours = models.PositiveBigIntegerField("granted GPU-hours")
+    used_gpu_seconds = models.PositiveBigIntegerField("used GPU-seconds", default=0)
     status = models.CharField(
         max_length=16, choices=AllocationStatus.choices, default=AllocationStatus.SCHEDULED
     )
@@ -181,13 +185,16 @@ class Allocation(models.Model):
         help_text="The lineage's normalized name (`lineage_key`), summed for the AI Act.",
     )
     energy_kwh = models.DecimalField(
+        "energy (kWh)",
         max_digits=18,
         decimal_places=3,
         default=0,
         help_text="Measured from usage: the kWh reported, else estimated from GPU-seconds.",
     )
     notified_percent = models.PositiveSmallIntegerField(
-        default=0, help_text="The highest usage threshold (75, 90, 100) already notified."
+        "usage notified (%)",
+        default=0,
+        help_text="The highest usage threshold (75, 90, 100) already notified.",
     )
     expiry_notified = models.BooleanField(default=False)
     released_from = models.DateField(
@@ -214,7 +221,8 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.organization_id}: {self.granted_gpu_hours} GPU-hours in {self.pool_id}"
+        # Named by its application's title and its organization, as people know it.
+        return f"{self.application.title} ({self.organization.name})"
 
     @property
     def used_gpu_hours(self) -> Decimal:

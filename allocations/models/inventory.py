@@ -21,6 +21,7 @@ class Site(models.Model):
     name = models.CharField(max_length=100, unique=True)
     country = CountryField()
     pue = models.DecimalField(
+        "PUE",
         max_digits=4,
         decimal_places=2,
         validators=[MinValueValidator(ONE)],
@@ -43,6 +44,7 @@ class PowerPhase(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="power_phases")
     name = models.CharField(max_length=100)
     power_mw = models.DecimalField(
+        "power (MW)",
         max_digits=9,
         decimal_places=3,
         help_text="Facility power in MW; negative for a curtailment.",
@@ -69,12 +71,16 @@ class PowerPhase(models.Model):
 class AcceleratorModel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=50, unique=True)
-    board_power_w = models.PositiveIntegerField(help_text="GPU board power in W.")
+    board_power_w = models.PositiveIntegerField(
+        "board power (W)", help_text="GPU board power in W."
+    )
     it_power_w = models.PositiveIntegerField(
-        help_text="IT power per GPU in W, all included (CPU, memory, network share)."
+        "IT power per GPU (W)",
+        help_text="IT power per GPU in W, all included (CPU, memory, network share).",
     )
     peak_bf16_flops = models.PositiveBigIntegerField(
-        help_text="Peak dense BF16 FLOP/s of one GPU, e.g. 2500000000000000 (2.5 PFLOP/s)."
+        "peak BF16 FLOP/s",
+        help_text="Peak dense BF16 FLOP/s of one GPU, e.g. 2500000000000000 (2.5 PFLOP/s).",
     )
 
     class Meta:
@@ -134,7 +140,7 @@ class CapacityEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     pool = models.ForeignKey(GpuPool, on_delete=models.CASCADE, related_name="capacity_events")
     effective_from = models.DateField()
-    gpus_in_service = models.PositiveIntegerField()
+    gpus_in_service = models.PositiveIntegerField("GPUs in service")
     note = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -169,14 +175,17 @@ class Program(models.Model):
     )
     verification_required = models.BooleanField(default=True)
 
-    min_gpu_hours = models.PositiveIntegerField(default=1)
-    max_gpu_hours = models.PositiveIntegerField()
-    max_duration_days = models.PositiveIntegerField()
+    min_gpu_hours = models.PositiveIntegerField("minimum GPU-hours", default=1)
+    max_gpu_hours = models.PositiveIntegerField("maximum GPU-hours")
+    max_duration_days = models.PositiveIntegerField("maximum duration (days)")
     auto_approve_max_gpu_hours = models.PositiveIntegerField(
-        default=0, help_text="At or below: approved by the worker if it fits. 0: never."
+        "auto-approved up to (GPU-hours)",
+        default=0,
+        help_text="At or below: approved by the worker if it fits. 0: never.",
     )
     org_cap_gpu_hours = models.PositiveBigIntegerField(
-        help_text="Most GPU-hours one organization may hold in this program at once."
+        "organization cap (GPU-hours)",
+        help_text="Most GPU-hours one organization may hold in this program at once.",
     )
 
     nominal_share = models.DecimalField(
@@ -197,7 +206,9 @@ class Program(models.Model):
         validators=[MinValueValidator(ZERO), MaxValueValidator(ONE)],
         help_text="Most it may borrow beyond its share per day, as a fraction of the pool.",
     )
-    turnaround_days = models.PositiveSmallIntegerField(help_text="The published decision time.")
+    turnaround_days = models.PositiveSmallIntegerField(
+        "turnaround (days)", help_text="The published decision time."
+    )
     reviewers = models.ManyToManyField(
         "accounts.User", blank=True, related_name="reviewed_programs"
     )

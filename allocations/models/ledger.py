@@ -16,9 +16,9 @@ from django.db.models import Q
 class PoolDay(models.Model):
     pool = models.ForeignKey("allocations.GpuPool", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    capacity_gpu_hours = models.BigIntegerField()
-    committed_gpu_hours = models.BigIntegerField(default=0)
-    held_gpu_hours = models.BigIntegerField(default=0)
+    capacity_gpu_hours = models.BigIntegerField("capacity (GPU-hours)")
+    committed_gpu_hours = models.BigIntegerField("committed GPU-hours", default=0)
+    held_gpu_hours = models.BigIntegerField("held GPU-hours", default=0)
 
     class Meta:
         ordering = ["pool", "day"]
@@ -31,7 +31,7 @@ class PoolDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.pool_id} {self.day}"
+        return f"{self.pool.name} on {self.day}"
 
     @property
     def reserved_gpu_hours(self) -> int:
@@ -42,8 +42,8 @@ class ProgramDay(models.Model):
     pool = models.ForeignKey("allocations.GpuPool", on_delete=models.CASCADE, related_name="+")
     program = models.ForeignKey("allocations.Program", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    committed_gpu_hours = models.BigIntegerField(default=0)
-    held_gpu_hours = models.BigIntegerField(default=0)
+    committed_gpu_hours = models.BigIntegerField("committed GPU-hours", default=0)
+    held_gpu_hours = models.BigIntegerField("held GPU-hours", default=0)
 
     class Meta:
         ordering = ["pool", "day", "program"]
@@ -56,7 +56,7 @@ class ProgramDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.pool_id} {self.program_id} {self.day}"
+        return f"{self.program.name} in {self.pool.name} on {self.day}"
 
     @property
     def reserved_gpu_hours(self) -> int:
@@ -68,9 +68,11 @@ class SiteDay(models.Model):
 
     site = models.ForeignKey("allocations.Site", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    envelope_wh = models.BigIntegerField()
-    committed_wh = models.DecimalField(max_digits=24, decimal_places=2, default=0)
-    held_wh = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    envelope_wh = models.BigIntegerField("power envelope (Wh)")
+    committed_wh = models.DecimalField(
+        "committed energy (Wh)", max_digits=24, decimal_places=2, default=0
+    )
+    held_wh = models.DecimalField("held energy (Wh)", max_digits=24, decimal_places=2, default=0)
 
     class Meta:
         ordering = ["site", "day"]
@@ -83,7 +85,7 @@ class SiteDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.site_id} {self.day}"
+        return f"{self.site.name} on {self.day}"
 
 
 class QuotaUsage(models.Model):
@@ -96,13 +98,14 @@ class QuotaUsage(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, related_name="+"
     )
     program = models.ForeignKey("allocations.Program", on_delete=models.CASCADE, related_name="+")
-    held_gpu_hours = models.BigIntegerField(default=0)
+    held_gpu_hours = models.BigIntegerField("held GPU-hours", default=0)
 
     class Meta:
+        verbose_name = "quota use"
         constraints = [
             models.UniqueConstraint(fields=["organization", "program"], name="quota_usage_unique"),
             models.CheckConstraint(condition=Q(held_gpu_hours__gte=0), name="quota_non_negative"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.organization_id} in {self.program_id}: {self.held_gpu_hours}"
+        return f"{self.organization.name} in {self.program.name}: {self.held_gpu_hours:,} GPU-hours"

@@ -17,10 +17,12 @@ class UsageRecord(models.Model):
     allocation = models.ForeignKey(
         "allocations.Allocation", on_delete=models.PROTECT, related_name="usage_records"
     )
-    gpu_seconds = models.PositiveBigIntegerField()
+    gpu_seconds = models.PositiveBigIntegerField("GPU-seconds")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
-    energy_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    energy_kwh = models.DecimalField(
+        "energy (kWh)", max_digits=14, decimal_places=3, null=True, blank=True
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,7 +75,7 @@ class BackendCall(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.backend}.{self.action} {self.allocation_id} ({self.outcome})"
+        return f"{self.get_action_display()} for {self.allocation} ({self.get_outcome_display()})"
 
 
 class SchedulerCheck(models.Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,7 @@ SECONDS_PER_HOUR = 3600
 
 Status = ApplicationStatus
 UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
+FINAL = (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN)
 # Allocations a supplement or an extension may change.
 LIVE_ALLOCATION = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
 
@@ -144,8 +145,11 @@ def application_update(
     return current
 
 
-def application_submit(*, application: Application, actor: User) -> Application:
-    """Move a draft to `submitted` and queue its decision after commit; answers at once."""
+def application_submit(
+    *, application: Application, actor: User, submitted_at: datetime | None = None
+) -> Application:
+    """Move a draft to `submitted` and queue its decision after commit; answers at once.
+    `submitted_at` is for loading a history (the demo); by default, now."""
     with transaction.atomic():
         current = locks.lock_application(application_id=application.pk)
         if current.status != Status.DRAFT:
@@ -155,7 +159,7 @@ def application_submit(*, application: Application, actor: User) -> Application:
         before = _state(current)
         current.status = Status.SUBMITTED
         current.submission += 1
-        current.submitted_at = timezone.now()
+        current.submitted_at = submitted_at or timezone.now()
         current.reasons = []
         current.save(
             update_fields=["status", "submission", "submitted_at", "reasons", "updated_at"]
@@ -459,18 +463,22 @@ def _load(application_id: Any) -> Application | None:
     )
 
 
-def application_decide(*, application_id: Any, submission: int) -> Application | None:
+def application_decide(
+    *, application_id: Any, submission: int, as_of: date | None = None
+) -> Application | None:
     """Decide a submitted application: the worker's entry point.
 
     Idempotent: if the application is no longer `submitted` in this submission (decided,
-    withdrawn, or submitted again since), nothing happens.
+    withdrawn, or submitted again since), nothing happens. `as_of` is the day the checks take
+    for today, for loading a history (the demo's allocations that started weeks ago); the
+    worker never passes it.
     """
     application = _load(application_id)
     if application is None or application.status != Status.SUBMITTED:
         return application
     if application.submission != submission:
         return application
-    return _decide(application, expected=(Status.SUBMITTED, submission))
+    return _decide(application, expected=(Status.SUBMITTED, submission), today=as_of)
 
 
 def application_recheck(*, application_id: Any) -> Application | None:
@@ -484,8 +492,10 @@ def application_recheck(*, application_id: Any) -> Application | None:
     return _decide(application, expected=(Status.WAITLISTED, application.submission))
 
 
-def _decide(application: Application, *, expected: tuple[str, int]) -> Application:
-    today = timezone.localdate()
+def _decide(
+    application: Application, *, expected: tuple[str, int], today: date | None = None
+) -> Application:
+    today = today or timezone.localdate()
     screening = _screen(application, today)
     window = screening.rejection is None
     with _locked(
@@ -605,8 +615,11 @@ def _finish(
     if status in (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN):
         application.holds_capacity = False
     if moved:
-        application.decided_at = timezone.now()
-        application.decided_by = actor
+        # Only a final decision has a time and a decider: an application in review or on the
+        # waitlist is still waiting for one.
+        final = status in FINAL
+        application.decided_at = timezone.now() if final else None
+        application.decided_by = actor if final else None
     application.save(
         update_fields=[
             "status",

@@ -90,7 +90,8 @@ def test_apply_and_watch_the_decision_arrive(portal):
 
     # and the allocation shows up, with its usage
     code, output = _run("allocations", "--json")
-    (allocation,) = json.loads(output)
+    # the demo's own allocation of Fjord AI is listed beside it
+    (allocation,) = [row for row in json.loads(output) if row["id"] == decided["allocation"]]
     assert allocation["granted_gpu_hours"] == 5000
     code, output = _run("usage", allocation["id"])
     assert code == 0, output

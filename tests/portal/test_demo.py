@@ -1,19 +1,45 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import AuditEvent, Organization, User
 from allocations import selectors
-from allocations.models import CapacityEvent, GpuPool, PowerPhase, Program, Site
+from allocations.models import (
+    Allocation,
+    AllocationStatus,
+    Application,
+    ApplicationStatus,
+    CapacityEvent,
+    GpuPool,
+    PowerPhase,
+    Program,
+    Site,
+    UsageRecord,
+)
+from allocations.selectors.console import console_summary
+from allocations.selectors.reports import capacity_timeline
 
 pytestmark = pytest.mark.django_db
 
-MODELS = (User, Organization, Site, PowerPhase, GpuPool, CapacityEvent, Program, AuditEvent)
+MODELS = (
+    User,
+    Organization,
+    Site,
+    PowerPhase,
+    GpuPool,
+    CapacityEvent,
+    Program,
+    AuditEvent,
+    Application,
+    Allocation,
+    UsageRecord,
+)
 
 
 def _counts() -> dict[str, int]:
@@ -36,25 +62,61 @@ def test_demo_loads_the_narvik_site_and_a_second_run_changes_nothing():
     assert "founder@fjordai.example" in out.getvalue()
 
 
-def test_demo_site_has_230_mw_now_and_520_mw_from_july_2027():
+def test_demo_site_has_230_mw_now_and_520_mw_from_seven_months_on():
     # given
     call_command("load_demo", stdout=io.StringIO())
     site = Site.objects.get(name="Narvik")
+    today = timezone.localdate()
 
     # when
-    december = selectors.site_power_days(site=site, start=date(2026, 12, 1), end=date(2026, 12, 31))
-    august = selectors.site_power_days(site=site, start=date(2027, 8, 1), end=date(2027, 8, 31))
+    soon = selectors.site_power_days(site=site, start=today, end=today + timedelta(days=30))
+    later = selectors.site_power_days(
+        site=site, start=today + timedelta(days=213), end=today + timedelta(days=243)
+    )
 
     # then
-    assert {day.power_envelope_mw for day in december} == {Decimal("230")}
-    assert {day.power_envelope_mw for day in august} == {Decimal("520")}
+    assert {day.power_envelope_mw for day in soon} == {Decimal("230")}
+    assert {day.power_envelope_mw for day in later} == {Decimal("520")}
+
+
+def test_demo_tells_a_story_relative_to_today():
+    # when
+    call_command("load_demo", stdout=io.StringIO())
+    today = timezone.localdate()
+
+    # then: allocations that started weeks ago, with usage
+    active = Allocation.objects.filter(status=AllocationStatus.ACTIVE)
+    assert active.count() == 4
+    assert all(allocation.start_date < today for allocation in active)
+    assert all(allocation.used_gpu_seconds > 0 for allocation in active)
+    # in review (one past its target), waitlisted, rejected
+    statuses = dict(Application.objects.values_list("title", "status").order_by("title"))
+    assert sorted(statuses.values()).count(ApplicationStatus.IN_REVIEW) == 2
+    assert sorted(statuses.values()).count(ApplicationStatus.WAITLISTED) == 2
+    assert sorted(statuses.values()).count(ApplicationStatus.REJECTED) == 1
+    summary = console_summary()
+    assert any(row.past_target for row in summary["in_review"])
+    # a maintenance window that overcommits three days and puts two allocations at risk
+    assert summary["overcommitted_day_count"] == 3
+    assert summary["at_risk_count"] == 2
+    # and the charts have committed and used GPU-hours to draw
+    site = Site.objects.get(name="Narvik")
+    timeline = capacity_timeline(
+        site=site,
+        pools=list(GpuPool.objects.filter(site=site)),
+        start=today - timedelta(days=10),
+        end=today,
+    )
+    assert all(day["committed_gpu_hours"] > 0 for day in timeline)
+    assert sum(day["used_gpu_hours"] for day in timeline[:-1]) > 0
 
 
 def test_demo_gpus_fit_inside_the_power_envelope_on_every_day():
     # given
     call_command("load_demo", stdout=io.StringIO())
     site = Site.objects.get(name="Narvik")
-    start, end = date(2026, 12, 1), date(2027, 12, 31)
+    start = timezone.localdate()
+    end = start + timedelta(days=400)
 
     # when
     envelope = selectors.site_power_days(site=site, start=start, end=end)
