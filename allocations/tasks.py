@@ -10,14 +10,20 @@ from smtplib import SMTPException
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import InterfaceError, OperationalError
 
 # A deadlock, a serialization failure or a dropped connection on PostgreSQL, or a busy SQLite
 # file, is worth another try (the services re-read everything under lock); a constraint
 # violation or a programming error is not.
 TRANSIENT = (OperationalError, InterfaceError)
+
+
+def _send(messages: list[EmailMessage]) -> int:
+    """Send the composed mails (one per language among the recipients); how many went."""
+    if not messages:
+        return 0
+    return get_connection().send_messages(messages) or 0
 
 
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)
@@ -92,32 +98,17 @@ def notify_application_decided(application_id: str, status: str) -> int:
 
     Sends nothing if the application has moved on since (a later decision sends its own).
     """
-    from accounts.models import MembershipRole
+    from allocations import notifications
     from allocations.models import Application
 
     application = (
-        Application.objects.select_related("applicant", "organization", "program")
+        Application.objects.select_related("applicant", "organization", "program", "pool")
         .filter(pk=application_id)
         .first()
     )
     if application is None or application.status != status:
         return 0
-    admins = application.organization.memberships.filter(
-        role=MembershipRole.ADMIN, user__is_active=True
-    ).values_list("user__email", flat=True)
-    recipients = sorted({application.applicant.email, *admins})
-    reasons = "\n".join(f"- {r['code']}: {r['message']}" for r in application.reasons)
-    status_text = application.get_status_display().lower()
-    return send_mail(
-        subject=f"Your application “{application.title}” is {status_text}",
-        message=(
-            f"{application.organization.name}'s application “{application.title}” for "
-            f"{application.gpu_hours} GPU-hours in {application.program.name} is now "
-            f"{status_text}.\n\nReasons:\n{reasons}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+    return _send(notifications.application_decided(application))
 
 
 @shared_task(
@@ -128,7 +119,7 @@ def notify_application_decided(application_id: str, status: str) -> int:
 )
 def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     """Tell the organization's admins that an allocation reached 75, 90 or 100 % of its hours."""
-    from accounts.models import MembershipRole
+    from allocations import notifications
     from allocations.models import Allocation
 
     allocation = (
@@ -138,24 +129,7 @@ def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     )
     if allocation is None:
         return 0
-    recipients = sorted(
-        allocation.organization.memberships.filter(
-            role=MembershipRole.ADMIN, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    if not recipients:
-        return 0
-    stopped = " Its jobs are stopped; ask for a supplement to go on." if threshold >= 100 else ""
-    return send_mail(
-        subject=f"Allocation “{allocation.application.title}” has used {threshold} %",
-        message=(
-            f"The allocation “{allocation.application.title}” of {allocation.organization.name} "
-            f"has used {allocation.used_gpu_hours} of its {allocation.granted_gpu_hours} "
-            f"GPU-hours ({threshold} % or more).{stopped}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+    return _send(notifications.usage_threshold(allocation, threshold))
 
 
 @shared_task(bind=True, max_retries=10)
@@ -194,6 +168,7 @@ def check_scheduler() -> int:
 @shared_task(autoretry_for=(SMTPException, ConnectionError), retry_backoff=True, max_retries=8)
 def notify_allocation_expiring(allocation_id: str) -> int:
     """Tell the organization's members that an allocation ends within seven days."""
+    from allocations import notifications
     from allocations.models import Allocation
 
     allocation = (
@@ -203,19 +178,4 @@ def notify_allocation_expiring(allocation_id: str) -> int:
     )
     if allocation is None:
         return 0
-    recipients = sorted(
-        allocation.organization.memberships.filter(user__is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
-    return send_mail(
-        subject=f"Allocation “{allocation.application.title}” ends on {allocation.end_date}",
-        message=(
-            f"The allocation “{allocation.application.title}” of {allocation.organization.name} "
-            f"ends on {allocation.end_date} with {allocation.remaining_gpu_hours} of its "
-            f"{allocation.granted_gpu_hours} GPU-hours unused. Ask for an extension if you need "
-            "more time.\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+    return _send(notifications.allocation_expiring(allocation))

@@ -154,10 +154,15 @@ STORAGES = {
     },
 }
 
-# Email: the console backend by default, SMTP in production via EMAIL_URL,
-# e.g. smtp+tls://user:password@smtp.example.org:587
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Email: SMTP in production via EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.org:587;
+# without it each mail is written to the log at INFO, readable (portal/mail.py).
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "portal.mail.LoggingEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GPU portal <noreply@localhost>")
+# Where people reach the portal: links in emails start with it.
+PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # How many reverse proxies stand in front of the web processes, each appending the address it
 # saw to X-Forwarded-For. 0 (the default): the header is ignored and the client is the

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.authz import SYSTEM
 from accounts.models import AuditEvent, MembershipRole
-from allocations import tasks
+from allocations import notifications, tasks
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
 from tests.decisions.support import queued_tasks
@@ -286,11 +286,21 @@ def test_a_decision_is_mailed_to_the_applicant_and_the_org_admins(
     [mail] = mailoutbox
     assert mail.to == ["ceo@fjord.example", "founder@fjord.example", "researcher@fjord.example"]
     assert mail.from_email == settings.DEFAULT_FROM_EMAIL
-    assert mail.subject == "Your application “Norwegian LLM fine-tune” is approved"
+    assert mail.subject == 'Application "Norwegian LLM fine-tune" approved'
+    link = notifications.application_link(decided)
+    assert link.startswith(settings.PORTAL_PUBLIC_URL)
+    assert link.endswith(f"/{decided.pk}/")
     assert mail.body == (
-        "Fjord AI AS's application “Norwegian LLM fine-tune” for 1000 GPU-hours in Fast lane "
-        "is now approved.\n\n"
-        "Reasons:\n- auto_approved: Eligible, within quota and capacity: approved.\n"
+        "Fjord AI AS applied for 1,000 GPU-hours in Fast lane, on narvik-test from "
+        f"{decided.start_date} to {decided.end_date}.\n\n"
+        "It is approved: the allocation is made and the GPU-hours are yours in that window. "
+        "The scheduler's account is set up for your organization's members; usage shows on "
+        "your allocations page.\n\n"
+        "Why:\n- Eligible, within quota and capacity: approved.\n\n"
+        "Next step:\n"
+        f"Nothing to do: run your jobs from {decided.start_date}. You will hear at 75, 90 and "
+        "100 % of the hours used.\n\n"
+        f"Your application: {link}\n"
     )
 
 
@@ -304,12 +314,18 @@ def test_a_review_mail_names_every_reason(draft, decide, founder, mailoutbox):
     # then
     [mail] = mailoutbox
     assert mail.to == ["founder@fjord.example"]
-    assert mail.subject == "Your application “Norwegian LLM fine-tune” is in review"
-    assert mail.body.endswith(
-        "Reasons:\n"
-        "- needs_review: A high-risk AI use is decided by a reviewer.\n"
-        "- above_auto_approve: Above 10000 GPU-hours, Fast lane is decided by a reviewer.\n"
-    )
+    assert mail.subject == 'Application "Norwegian LLM fine-tune" is in review'
+    assert (
+        "Why:\n"
+        "- A high-risk AI use is decided by a reviewer.\n"
+        "- Above 10000 GPU-hours, Fast lane is decided by a reviewer.\n"
+    ) in mail.body
+    # the next step with the program's published decision time
+    due = timezone.localdate(decided.submitted_at) + timedelta(days=decided.program.turnaround_days)
+    assert (
+        f"Fast lane publishes a decision time of {decided.program.turnaround_days} days: "
+        f"expect a decision by {due}."
+    ) in mail.body
 
 
 def test_an_inactive_admin_gets_no_mail(draft, decide, researcher, founder, mailoutbox):
@@ -339,5 +355,5 @@ def test_a_mail_for_a_status_the_application_has_left_is_not_sent(
     # then
     assert (stale, current) == (0, 1)
     assert [mail.subject for mail in mailoutbox] == [
-        "Your application “Norwegian LLM fine-tune” is approved"
+        'Application "Norwegian LLM fine-tune" approved'
     ]

@@ -1,0 +1,172 @@
+"""The mails people get about their applications and allocations: plain subjects, the next
+step, a link to the page where they act, in each recipient's language (Norwegian bokmål or
+English). The tasks send what these functions compose.
+
+Each mail is a template per language, `allocations/email/<name>.<language>.txt`, whose first
+line is the subject: a mail reads better written whole in each language than assembled from
+translated pieces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.models import MembershipRole, User
+from allocations.models import Allocation, Application, ApplicationStatus
+
+WAITLIST_BEAT = "recheck-all-waitlists"
+
+
+def languages() -> list[str]:
+    return [code for code, _ in getattr(settings, "LANGUAGES", [(settings.LANGUAGE_CODE, "")])]
+
+
+def language_of(user: User) -> str:
+    """The user's own language setting when it names a language the portal speaks, else the
+    site's default."""
+    chosen = str(getattr(user, "language", "") or "")
+    known = languages()
+    if chosen in known:
+        return chosen
+    base = chosen.split("-")[0]
+    if base in known:
+        return base
+    return "nb" if base in ("no", "nn") and "nb" in known else settings.LANGUAGE_CODE
+
+
+def absolute(path: str) -> str:
+    return f"{settings.PORTAL_PUBLIC_URL}{path}"
+
+
+def application_link(application: Application) -> str:
+    """The application's page for applicants, or its API resource where no page exists."""
+    try:
+        path = reverse("pages:application", kwargs={"application_id": application.pk})
+    except NoReverseMatch:
+        path = f"/api/v1/applications/{application.pk}/"
+    return absolute(path)
+
+
+def allocations_link() -> str:
+    try:
+        return absolute(reverse("pages:allocations"))
+    except NoReverseMatch:
+        return absolute("/api/v1/allocations/")
+
+
+def waitlist_recheck_minutes() -> int:
+    """How often the beat looks at every waitlist, besides each release of capacity."""
+    entry = getattr(settings, "CELERY_BEAT_SCHEDULE", {}).get(WAITLIST_BEAT, {})
+    schedule = entry.get("schedule", timedelta(minutes=10))
+    seconds = schedule.total_seconds() if isinstance(schedule, timedelta) else float(schedule)
+    return max(round(seconds / 60), 1)
+
+
+def _by_language(users: Iterable[User]) -> dict[str, list[str]]:
+    groups: dict[str, set[str]] = defaultdict(set)
+    for user in users:
+        groups[language_of(user)].add(user.email)
+    return {language: sorted(emails) for language, emails in sorted(groups.items())}
+
+
+def _render(name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+    text = render_to_string(
+        [f"allocations/email/{name}.{language}.txt", f"allocations/email/{name}.en.txt"],
+        {**context, "language": language},
+    )
+    subject, _, body = text.partition("\n")
+    return " ".join(subject.split()), body.strip() + "\n"
+
+
+def compose(name: str, users: Iterable[User], context: dict[str, Any]) -> list[EmailMessage]:
+    """One mail per language among the recipients, each to those who read it."""
+    messages = []
+    for language, recipients in _by_language(users).items():
+        subject, body = _render(name, language, context)
+        messages.append(
+            EmailMessage(
+                subject=subject,
+                body=body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=recipients,
+            )
+        )
+    return messages
+
+
+def _active_admins(organization: Any) -> list[User]:
+    return [
+        membership.user
+        for membership in organization.memberships.filter(
+            role=MembershipRole.ADMIN, user__is_active=True
+        ).select_related("user")
+    ]
+
+
+def application_decided(application: Application) -> list[EmailMessage]:
+    """To the applicant and the organization's admins: the decision, its reasons, what
+    happens next, and the program's published turnaround."""
+    people = {application.applicant.pk: application.applicant}
+    people.update({user.pk: user for user in _active_admins(application.organization)})
+    recipients = [user for user in people.values() if user.is_active]
+    program = application.program
+    due = (
+        timezone.localdate(application.submitted_at) + timedelta(days=program.turnaround_days)
+        if application.submitted_at
+        else None
+    )
+    context = {
+        "application": application,
+        "organization": application.organization,
+        "program": program,
+        "pool": application.pool,
+        "status": application.status,
+        "statuses": ApplicationStatus,
+        "reasons": application.reasons,
+        "link": application_link(application),
+        "due": due,
+        "recheck_minutes": waitlist_recheck_minutes(),
+        "gpu_hours": f"{application.gpu_hours:,}",
+    }
+    return compose("application_decided", recipients, context)
+
+
+def usage_threshold(allocation: Allocation, threshold: int) -> list[EmailMessage]:
+    """To the organization's admins: an allocation reached 75, 90 or 100 % of its hours."""
+    context = {
+        "allocation": allocation,
+        "title": allocation.application.title,
+        "organization": allocation.organization,
+        "threshold": threshold,
+        "used": f"{allocation.used_gpu_hours:,.2f}",
+        "granted": f"{allocation.granted_gpu_hours:,}",
+        "link": allocations_link(),
+    }
+    return compose("usage_threshold", _active_admins(allocation.organization), context)
+
+
+def allocation_expiring(allocation: Allocation) -> list[EmailMessage]:
+    """To the organization's members: an allocation ends within seven days."""
+    members = [
+        membership.user
+        for membership in allocation.organization.memberships.filter(
+            user__is_active=True
+        ).select_related("user")
+    ]
+    context = {
+        "allocation": allocation,
+        "title": allocation.application.title,
+        "organization": allocation.organization,
+        "remaining": f"{allocation.remaining_gpu_hours:,.2f}",
+        "granted": f"{allocation.granted_gpu_hours:,}",
+        "link": allocations_link(),
+    }
+    return compose("allocation_expiring", members, context)

@@ -1,0 +1,122 @@
+"""Mails a person can act on: a plain subject, the next step, the program's decision time,
+when a waitlisted application is checked again, a link to its page, in the reader's
+language; and, without SMTP, each mail in the log at INFO as people read it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.core.mail import EmailMessage, get_connection
+
+from allocations import notifications, tasks
+from allocations.models import Application, ApplicationStatus
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def waitlisted(draft: Any, decide: Any, window: Any) -> Application:
+    # 100 GPUs give 2,280 GPU-hours a day: 3,000 a day can never fit
+    application = decide(draft(title="Too big", gpu_hours=9_000, **window(2, 4)))
+    assert application.status == ApplicationStatus.WAITLISTED
+    return application
+
+
+def test_a_waitlisted_mail_says_when_it_is_checked_again_and_what_to_do(
+    waitlisted: Application, mailoutbox: list[EmailMessage]
+) -> None:
+    # when
+    tasks.notify_application_decided(str(waitlisted.pk), "waitlisted")
+
+    # then
+    [mail] = mailoutbox
+    assert mail.subject == 'Application "Too big" is waitlisted'
+    assert (
+        "It is checked again whenever capacity frees in narvik-test, and at least every 10 "
+        "minutes, in program priority and then submission order"
+    ) in mail.body
+    assert f"when its window starts on {waitlisted.start_date}, it is rejected" in mail.body
+    assert notifications.application_link(waitlisted) in mail.body
+
+
+def test_the_recheck_interval_is_the_beats(settings: Any) -> None:
+    from datetime import timedelta
+
+    settings.CELERY_BEAT_SCHEDULE = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        "recheck-all-waitlists": {"task": "x", "schedule": timedelta(minutes=30)},
+    }
+    assert notifications.waitlist_recheck_minutes() == 30
+
+
+def test_each_reader_gets_the_mail_in_their_language(
+    waitlisted: Application, settings: Any
+) -> None:
+    settings.LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
+    # given: the users' language setting, as the accounts keep it
+    norwegian = UserFactory(email="kari@fjord.example")
+    english = UserFactory(email="john@fjord.example")
+    norwegian.language = "nb"
+    english.language = "en"
+
+    # when
+    messages = notifications.compose(
+        "application_decided",
+        [norwegian, english],
+        {
+            "application": waitlisted,
+            "organization": waitlisted.organization,
+            "program": waitlisted.program,
+            "pool": waitlisted.pool,
+            "status": waitlisted.status,
+            "statuses": ApplicationStatus,
+            "reasons": waitlisted.reasons,
+            "link": "https://portal.example.org/applications/x/",
+            "due": None,
+            "recheck_minutes": 10,
+            "gpu_hours": "9,000",
+        },
+    )
+
+    # then
+    by_reader = {tuple(message.to): message for message in messages}
+    assert by_reader[("kari@fjord.example",)].subject == "Søknaden «Too big» står på venteliste"
+    assert "minst hvert 10. minutt" in by_reader[("kari@fjord.example",)].body
+    assert by_reader[("john@fjord.example",)].subject == 'Application "Too big" is waitlisted'
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("nb", "nb"), ("no", "nb"), ("en-gb", "en"), ("", "en"), ("xx", "en")]
+)
+def test_a_users_language_setting_is_read_leniently(
+    setting: str, expected: str, settings: Any
+) -> None:
+    settings.LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
+    user = UserFactory.build(email="someone@example.org")
+    user.language = setting
+    assert notifications.language_of(user) == expected
+
+
+def test_without_smtp_a_mail_is_logged_at_info_with_its_plain_subject(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: the embedded default's backend
+    settings.EMAIL_BACKEND = "portal.mail.LoggingEmailBackend"
+    mail = EmailMessage(
+        subject="Søknaden «Norsk språkmodell» er godkjent",
+        body="Neste steg: ingenting å gjøre.\n",
+        to=["kari@fjord.example"],
+    )
+
+    # when
+    with caplog.at_level(logging.INFO, logger="portal.mail"):
+        sent = get_connection().send_messages([mail])
+
+    # then
+    assert sent == 1
+    [record] = [r for r in caplog.records if r.name == "portal.mail"]
+    assert record.levelno == logging.INFO
+    assert "Subject: Søknaden «Norsk språkmodell» er godkjent" in record.getMessage()
+    assert "=?utf-8?" not in record.getMessage()
+    assert "Neste steg: ingenting å gjøre." in record.getMessage()
