@@ -328,3 +328,22 @@ def test_audit_trail_is_paginated(console: Client, in_review: Application) -> No
 
     assert html.count('class="field-verb"') == 50
     assert 'class="paginator"' in html
+
+
+def test_the_application_pages_trail_links_to_its_events_alone(
+    console: Client, in_review: Application, waitlisted: Application
+) -> None:
+    # given
+    for index in range(12):
+        audit_record(actor=None, verb=f"test.{index}", target=in_review)
+    html = console.get(page(in_review)).content.decode()
+    link = re.search(r'<a href="([^"]*target_id=[^"]*)">All (\d+) events</a>', html)
+    assert link is not None
+
+    # when
+    response = console.get(link.group(1).replace("&amp;", "&"))
+
+    # then: that application's events only (create, submit, in review, and the 12)
+    assert response.status_code == 200
+    listed = response.content.decode().count('class="field-verb"')
+    assert listed == int(link.group(2)) == 15
