@@ -221,6 +221,9 @@ def application_decision_context(*, application: Application) -> dict[str, Any]:
             }
         )
     holds = application.holds_capacity
+    # In review it holds its capacity and quota; approved, they are committed: either way the
+    # figures count it already.
+    counted = holds or application.status == ApplicationStatus.APPROVED
     short = [
         row["day"]
         for row in days
@@ -242,6 +245,7 @@ def application_decision_context(*, application: Application) -> dict[str, Any]:
         "pool_free_least": min((row["pool_free"] for row in days), default=0),
         "quota_held": held,
         "quota_cap": cap,
-        "quota_after": held if holds else held + application.gpu_hours,
-        "quota_fits": (held if holds else held + application.gpu_hours) <= cap,
+        "counted": counted,
+        "quota_after": held if counted else held + application.gpu_hours,
+        "quota_fits": (held if counted else held + application.gpu_hours) <= cap,
     }

@@ -347,3 +347,16 @@ def test_the_application_pages_trail_links_to_its_events_alone(
     assert response.status_code == 200
     listed = response.content.decode().count('class="field-verb"')
     assert listed == int(link.group(2)) == 15
+
+
+def test_an_approved_applications_quota_is_counted_once(
+    console: Client, in_review: Application, operator: User
+) -> None:
+    from allocations.services import applications as services
+
+    services.application_approve(application=in_review, actor=operator, note="Fine.")
+
+    html = console.get(page(in_review)).content.decode()
+
+    assert "12,000 of 100,000" in html
+    assert "its GPU-hours are committed" in html
