@@ -5,7 +5,7 @@ charts with per-day values, the audit trail in pages."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -245,7 +245,8 @@ def approved_with_usage(in_review: Application, operator: User, today: date) -> 
     services.application_approve(application=in_review, actor=operator, note="Fine.")
     allocation = Allocation.objects.get(application=in_review)
     Allocation.objects.filter(pk=allocation.pk).update(status="active")
-    started = timezone.now().replace(hour=1, minute=0) + timedelta(days=1)
+    # 01:00 local time tomorrow, whatever the time of day the test runs at
+    started = timezone.make_aware(datetime.combine(today + timedelta(days=1), time(1)))
     usage_ingest(
         records=[
             {

@@ -130,8 +130,9 @@ def test_admin_capacity_chart_draws_svg(client, operator, allocation):
     # then
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count('role="img"') == 2
-    assert "GPU-hours per day" in page
+    assert page.count('role="img"') == 3
+    assert "Capacity and reservations per day" in page
+    assert "Committed, held and used per day" in page
     assert "power envelope" in page
     assert "to Norwegian organizations" in page
     assert "fast-lane" in page  # the shares and turnaround tables
