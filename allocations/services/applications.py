@@ -79,7 +79,7 @@ def _state(application: Application) -> dict[str, Any]:
 DRAFT_REFUSED = ("gpu_hours", "start_date", "end_date")
 
 
-def _refuse_impossible(application: Application) -> None:
+def _refuse_impossible(application: Application, *, today: date) -> None:
     """Refuse a draft whose request can never pass: GPU-hours outside its program's bounds, a
     window longer than the program allows or starting in the past. The decision would reject
     it with the same code; refusing it now spares the applicant the round trip."""
@@ -89,7 +89,7 @@ def _refuse_impossible(application: Application) -> None:
         gpu_hours=application.gpu_hours,
         start_date=application.start_date,
         end_date=application.end_date,
-        today=timezone.localdate(),
+        today=today,
     )
     fields = {
         name: [{"code": refusal["code"], "message": refusal["message"]}]
@@ -100,14 +100,17 @@ def _refuse_impossible(application: Application) -> None:
         raise RequestRefused(extra={"fields": fields})
 
 
-def application_create(*, applicant: User, values: Mapping[str, Any]) -> Application:
+def application_create(
+    *, applicant: User, values: Mapping[str, Any], as_of: date | None = None
+) -> Application:
     """Save a draft. The caller has checked that the applicant is a member of the
     organization. A request that can never pass (`_refuse_impossible`) raises
-    `RequestRefused` and writes nothing; quota and capacity wait for submission."""
+    `RequestRefused` and writes nothing; quota and capacity wait for submission. `as_of` is
+    the day taken for today when loading a history (the demo); by default, today."""
     with transaction.atomic():
         application = Application(applicant=applicant, status=Status.DRAFT, **values)
         application.full_clean()
-        _refuse_impossible(application)
+        _refuse_impossible(application, today=as_of or timezone.localdate())
         application.save(force_insert=True)
         audit_record(
             actor=applicant,
@@ -133,7 +136,7 @@ def application_update(
         for name, value in changed.items():
             setattr(current, name, value)
         current.full_clean()
-        _refuse_impossible(current)
+        _refuse_impossible(current, today=timezone.localdate())
         current.save(update_fields=[*changed, "updated_at"])
         audit_record(
             actor=actor,

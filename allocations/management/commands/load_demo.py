@@ -354,6 +354,7 @@ class Command(BaseCommand):
                     "purpose": story.purpose,
                     "risk_category": story.risk_category,
                 },
+                as_of=min(start, today),
             )
             submitted_at = now - timedelta(days=story.submitted_days_ago)
             application = application_services.application_submit(
