@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ THRESHOLDS = (75, 90, 100)
 ACCEPTING = (AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED, AllocationStatus.SUSPENDED)
 # No job uses more GPUs than this at once; more GPU-seconds than that per second is absurd.
 MAX_GPUS_PER_JOB = 100_000
+KWH = Decimal("0.001")
 
 
 @dataclass
@@ -57,23 +58,24 @@ def _reject(result: IngestResult, index: int, code: str, message: str) -> None:
 def _content(row: UsageRecord) -> tuple[Any, ...]:
     values = [getattr(row, name) for name in CONTENT]
     energy = values[-1]
-    values[-1] = None if energy is None else Decimal(energy).quantize(Decimal("0.001"))
+    values[-1] = None if energy is None else Decimal(energy).quantize(KWH)
     return tuple(values)
 
 
-def _conflict(result: IngestResult, index: int, row: UsageRecord) -> None:
+def _conflict(result: IngestResult, index: int, source: str, external_id: str) -> None:
     _reject(
         result,
         index,
         "conflicting_record",
-        f"Job {row.source}/{row.external_id} was reported before with other content "
+        f"Job {source}/{external_id} was reported before with other content "
         "(allocation, GPU-seconds, times or energy); the first report stands.",
     )
 
 
 def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestResult:
-    """Ingest a batch of well-formed records (the serializer checked their shape) from the
-    scheduler of one `source` (its service account's, or the backend's for the beat's pull).
+    """Ingest a batch of well-formed records (`usage_batch_validate` checked their shape) from
+    the scheduler of one `source` (its service account's, or the backend's for the beat's
+    pull).
 
     Each record is accepted, a duplicate (its job is stored already with the same content),
     or rejected with its index and a code: `wrong_source` (not the poster's source),
@@ -84,13 +86,17 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
 
     Locks: the batch's allocations, in id order. A job posted by two batches at once is
     inserted by one; the other's insert waits on the unique (source, external id) index
-    and then compares with what was committed. Side effects after commit.
+    and then compares with what was committed. On PostgreSQL the records go through a
+    staging table loaded with COPY, one `INSERT … ON CONFLICT DO NOTHING RETURNING` and one
+    set-wise UPDATE of the allocations; elsewhere (the embedded SQLite) through the ORM, with
+    the same answers. Side effects after commit.
     """
     result = IngestResult()
     grace = timedelta(hours=settings.PORTAL_USAGE_GRACE_HOURS)
     allocations = Allocation.objects.in_bulk({record["allocation"] for record in records} - {None})
-    candidates: list[tuple[int, UsageRecord]] = []
-    first_in_batch: dict[str, UsageRecord] = {}
+    windows = {pk: _window(allocation, grace) for pk, allocation in allocations.items()}
+    candidates: list[Candidate] = []
+    first_in_batch: dict[str, tuple[Any, ...]] = {}
     for index, record in enumerate(records):
         allocation = allocations.get(record["allocation"])
         started, ended, seconds = record["started_at"], record["ended_at"], record["gpu_seconds"]
@@ -114,7 +120,7 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
                 "absurd_gpu_seconds",
                 f"More than {MAX_GPUS_PER_JOB} GPUs for the job's whole duration.",
             )
-        elif not _inside_window(allocation, started, ended, grace):
+        elif not (windows[allocation.pk][0] <= started and ended <= windows[allocation.pk][1]):
             _reject(
                 result,
                 index,
@@ -127,88 +133,248 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
                 result, index, "allocation_not_active", f"The allocation is {allocation.status}."
             )
         else:
-            row = UsageRecord(
-                id=uuid.uuid4(),
-                source=source,
+            energy = record.get("energy_kwh")
+            candidate = Candidate(
+                index=index,
                 external_id=record["external_id"],
                 allocation_id=allocation.pk,
                 gpu_seconds=seconds,
                 started_at=started,
                 ended_at=ended,
-                energy_kwh=record.get("energy_kwh"),
+                energy_kwh=None if energy is None else Decimal(energy).quantize(KWH),
             )
-            earlier = first_in_batch.get(row.external_id)
+            earlier = first_in_batch.get(candidate.external_id)
             if earlier is None:
-                first_in_batch[row.external_id] = row
-                candidates.append((index, row))
-            elif _content(earlier) == _content(row):
+                first_in_batch[candidate.external_id] = candidate.content
+                candidates.append(candidate)
+            elif earlier == candidate.content:
                 result.duplicates += 1
             else:
-                _conflict(result, index, row)
-    if not candidates:
-        result.rejected.sort(key=lambda rejection: rejection["index"])
-        return result
-    with transaction.atomic():
-        locked = {
-            allocation.pk: allocation
-            for allocation in Allocation.objects.select_for_update(of=("self",))
-            .select_related("pool__site", "pool__accelerator")
-            .filter(pk__in={row.allocation_id for _, row in candidates})
-            .order_by("pk")
-        }
-        UsageRecord.objects.bulk_create([row for _, row in candidates], ignore_conflicts=True)
-        inserted = set(
-            UsageRecord.objects.filter(pk__in=[row.pk for _, row in candidates]).values_list(
-                "pk", flat=True
-            )
-        )
-        known = [row.external_id for _, row in candidates if row.pk not in inserted]
-        stored = {
-            row.external_id: row
-            for row in UsageRecord.objects.filter(source=source, external_id__in=known)
-        }
-        added: dict[Any, int] = defaultdict(int)
-        energy: dict[Any, Decimal] = defaultdict(Decimal)
-        for index, row in candidates:
-            if row.pk in inserted:
-                added[row.allocation_id] += row.gpu_seconds
-                energy[row.allocation_id] += _energy_kwh(row, locked[row.allocation_id])
-            elif (first := stored.get(row.external_id)) and _content(first) == _content(row):
-                result.duplicates += 1
-            else:
-                _conflict(result, index, row)
-        result.accepted = len(inserted)
-        for allocation_id, seconds in added.items():
-            Allocation.objects.filter(pk=allocation_id).update(
-                used_gpu_seconds=F("used_gpu_seconds") + seconds,
-                energy_kwh=F("energy_kwh") + energy[allocation_id],
-            )
-            allocation = locked[allocation_id]
-            allocation.used_gpu_seconds += seconds
-            _enforce(allocation)
+                _conflict(result, candidate.index, source, candidate.external_id)
+    if candidates:
+        store = _store_copy if connection.vendor == "postgresql" else _store_orm
+        with transaction.atomic():
+            locked = {
+                allocation.pk: allocation
+                for allocation in Allocation.objects.select_for_update(of=("self",))
+                .select_related("pool__site", "pool__accelerator")
+                .filter(pk__in={candidate.allocation_id for candidate in candidates})
+                .order_by("pk")
+            }
+            added = store(result, candidates, source, locked)
+            for allocation_id, used_gpu_seconds in added.items():
+                allocation = locked[allocation_id]
+                allocation.used_gpu_seconds = used_gpu_seconds
+                _enforce(allocation)
     result.rejected.sort(key=lambda rejection: rejection["index"])
     return result
 
 
-def _energy_kwh(record: UsageRecord, allocation: Allocation) -> Decimal:
-    """The record's energy: as reported, else GPU-seconds at the pool's facility power."""
-    if record.energy_kwh is not None:
-        return Decimal(record.energy_kwh)
-    kwh_per_gpu_hour = energy_kwh_per_gpu_hour(
-        accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
+@dataclass(slots=True)
+class Candidate:
+    """A record that passed every check but the store's: new, a duplicate or a conflict."""
+
+    index: int
+    external_id: str
+    allocation_id: Any
+    gpu_seconds: int
+    started_at: datetime
+    ended_at: datetime
+    energy_kwh: Decimal | None
+
+    @property
+    def content(self) -> tuple[Any, ...]:
+        return (
+            self.allocation_id,
+            self.gpu_seconds,
+            self.started_at,
+            self.ended_at,
+            self.energy_kwh,
+        )
+
+    def counted_kwh(self, allocation: Allocation) -> Decimal:
+        """The energy counted: as reported, else GPU-seconds at the pool's facility power."""
+        if self.energy_kwh is not None:
+            return self.energy_kwh
+        kwh_per_gpu_hour = energy_kwh_per_gpu_hour(
+            accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
+        )
+        return (Decimal(self.gpu_seconds) / 3600 * kwh_per_gpu_hour).quantize(KWH)
+
+
+def _store_orm(
+    result: IngestResult, candidates: list[Candidate], source: str, locked: dict[Any, Allocation]
+) -> dict[Any, int]:
+    """Insert the new records through the ORM and add them to their allocations; answers each
+    changed allocation's used GPU-seconds. The allocations are locked by the caller."""
+    rows = {
+        candidate.index: UsageRecord(
+            id=uuid.uuid4(),
+            source=source,
+            external_id=candidate.external_id,
+            allocation_id=candidate.allocation_id,
+            gpu_seconds=candidate.gpu_seconds,
+            started_at=candidate.started_at,
+            ended_at=candidate.ended_at,
+            energy_kwh=candidate.energy_kwh,
+        )
+        for candidate in candidates
+    }
+    UsageRecord.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
+    inserted = set(
+        UsageRecord.objects.filter(pk__in=[row.pk for row in rows.values()]).values_list(
+            "pk", flat=True
+        )
     )
-    return (Decimal(record.gpu_seconds) / 3600 * kwh_per_gpu_hour).quantize(Decimal("0.001"))
+    known = [row.external_id for row in rows.values() if row.pk not in inserted]
+    stored = {
+        row.external_id: row
+        for row in UsageRecord.objects.filter(source=source, external_id__in=known)
+    }
+    added: dict[Any, int] = defaultdict(int)
+    energy: dict[Any, Decimal] = defaultdict(Decimal)
+    for candidate in candidates:
+        if rows[candidate.index].pk in inserted:
+            added[candidate.allocation_id] += candidate.gpu_seconds
+            energy[candidate.allocation_id] += candidate.counted_kwh(
+                locked[candidate.allocation_id]
+            )
+        elif (first := stored.get(candidate.external_id)) and _content(first) == candidate.content:
+            result.duplicates += 1
+        else:
+            _conflict(result, candidate.index, source, candidate.external_id)
+    result.accepted = len(inserted)
+    for allocation_id, seconds in added.items():
+        Allocation.objects.filter(pk=allocation_id).update(
+            used_gpu_seconds=F("used_gpu_seconds") + seconds,
+            energy_kwh=F("energy_kwh") + energy[allocation_id],
+        )
+    return {pk: locked[pk].used_gpu_seconds + seconds for pk, seconds in added.items()}
 
 
-def _inside_window(
-    allocation: Allocation, started: datetime, ended: datetime, grace: timedelta
-) -> bool:
+# The staging table of one connection: created once, emptied at every commit.
+STAGING_TABLE = """
+CREATE TEMPORARY TABLE IF NOT EXISTS usage_staging (
+    position integer NOT NULL,
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    external_id text NOT NULL,
+    allocation_id uuid NOT NULL,
+    gpu_seconds bigint NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at timestamptz NOT NULL,
+    energy_kwh numeric(14, 3),
+    counted_kwh numeric NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+STAGING_COPY = (
+    "COPY usage_staging (position, external_id, allocation_id, gpu_seconds, started_at, "
+    "ended_at, energy_kwh, counted_kwh) FROM STDIN"
+)
+# The new records inserted (in job order, so that two batches meet on the unique index in
+# one order), their sums added to their allocations: one statement. Only what the INSERT
+# returns is counted: a record another batch committed first is not.
+STAGING_INSERT = """
+WITH inserted AS (
+    INSERT INTO allocations_usagerecord AS record (
+        id, source, external_id, allocation_id, gpu_seconds, started_at, ended_at,
+        energy_kwh, received_at
+    )
+    SELECT staged.id, %(source)s, staged.external_id, staged.allocation_id, staged.gpu_seconds,
+        staged.started_at, staged.ended_at, staged.energy_kwh, %(received_at)s
+    FROM usage_staging staged
+    ORDER BY staged.external_id
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING record.id
+), added AS (
+    SELECT staged.allocation_id, sum(staged.gpu_seconds) AS gpu_seconds,
+        sum(staged.counted_kwh) AS energy_kwh, count(*) AS records
+    FROM usage_staging staged JOIN inserted ON inserted.id = staged.id
+    GROUP BY staged.allocation_id
+)
+UPDATE allocations_allocation allocation
+SET used_gpu_seconds = allocation.used_gpu_seconds + added.gpu_seconds,
+    energy_kwh = allocation.energy_kwh + added.energy_kwh
+FROM added
+WHERE allocation.id = added.allocation_id
+RETURNING allocation.id, allocation.used_gpu_seconds, added.records
+"""
+# The staged records that were not inserted: each the same as the stored one (a duplicate),
+# or not (a conflict).
+STAGING_KNOWN = """
+SELECT staged.position,
+    stored.allocation_id = staged.allocation_id
+    AND stored.gpu_seconds = staged.gpu_seconds
+    AND stored.started_at = staged.started_at
+    AND stored.ended_at = staged.ended_at
+    AND stored.energy_kwh IS NOT DISTINCT FROM staged.energy_kwh
+FROM usage_staging staged
+JOIN allocations_usagerecord stored
+    ON stored.source = %s AND stored.external_id = staged.external_id
+WHERE stored.id <> staged.id
+"""
+
+
+NULL = "\\N"
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _store_copy(
+    result: IngestResult, candidates: list[Candidate], source: str, locked: dict[Any, Allocation]
+) -> dict[Any, int]:
+    """`_store_orm` on PostgreSQL, set-wise: COPY into the staging table, one INSERT … ON
+    CONFLICT DO NOTHING RETURNING with the allocations' UPDATE, and only when some record was
+    not new, one query that tells duplicates from conflicts."""
+    lines = []
+    for candidate in candidates:
+        energy = candidate.energy_kwh
+        counted = (
+            energy if energy is not None else candidate.counted_kwh(locked[candidate.allocation_id])
+        )
+        lines.append(
+            f"{candidate.index}\t{_copy_text(candidate.external_id)}\t{candidate.allocation_id}\t"
+            f"{candidate.gpu_seconds}\t{candidate.started_at.isoformat()}\t"
+            f"{candidate.ended_at.isoformat()}\t{NULL if energy is None else energy}\t"
+            f"{counted}\n"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(STAGING_TABLE)
+        with cursor.cursor.copy(STAGING_COPY) as copy:
+            copy.write("".join(lines))
+        cursor.execute(STAGING_INSERT, {"source": source, "received_at": timezone.now()})
+        added = {pk: (used, records) for pk, used, records in cursor.fetchall()}
+        result.accepted = sum(records for _, records in added.values())
+        if result.accepted < len(candidates):
+            # Known to the planner as the few rows they are: each looked up by the index.
+            cursor.execute("ANALYZE usage_staging")
+            cursor.execute(STAGING_KNOWN, [source])
+            by_index = {candidate.index: candidate for candidate in candidates}
+            for position, same in cursor.fetchall():
+                if same:
+                    result.duplicates += 1
+                else:
+                    _conflict(result, position, source, by_index[position].external_id)
+    return {pk: used for pk, (used, _) in added.items()}
+
+
+def _window(allocation: Allocation, grace: timedelta) -> tuple[datetime, datetime]:
+    """When the allocation's jobs may run: its days, and the grace either side."""
     zone = timezone.get_current_timezone()
     opens = datetime.combine(allocation.start_date, datetime.min.time(), zone) - grace
     closes = (
         datetime.combine(allocation.end_date + timedelta(days=1), datetime.min.time(), zone) + grace
     )
-    return started >= opens and ended <= closes
+    return opens, closes
 
 
 def used_percent(allocation: Allocation) -> int:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import importlib
 import os
 import platform
+import pstats
 import sys
 import time
 import traceback
@@ -63,6 +65,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data sets, to try it out")
     parser.add_argument("--list", action="store_true", help="the benchmarks' names, then exit")
     parser.add_argument("--output", default="var/bench.md")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where each benchmark spent its time"
+    )
     options = parser.parse_args()
     configure()
 
@@ -112,9 +117,20 @@ def main() -> None:
                 if "broker" in registered.needs
                 else publishing_to(celery_app, "memory://")
             )
+            profile = cProfile.Profile() if options.profile else None
             try:
                 with quiet:
-                    for row in registered.function(bench):
+                    results = iter(registered.function(bench))
+                    while True:
+                        if profile:
+                            profile.enable()
+                        try:
+                            row = next(results)
+                        except StopIteration:
+                            break
+                        finally:
+                            if profile:
+                                profile.disable()
                         rows.append((registered.name, row))
                         print(f"   {row.what}: {row.figure:,.4g} {row.unit}", flush=True)
             except Exception:
@@ -124,6 +140,8 @@ def main() -> None:
                 connection.close()
                 empty_database()
             print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+            if profile:
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
     finally:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)
