@@ -154,11 +154,11 @@ def usage_batch_validate(data: Any) -> list[dict[str, Any]]:
     for record in data["records"]:
         validated = _fast_record(record, allocation_ids)
         if validated is None:
-            serializer = UsageRecordInputSerializer(data=record)
-            if serializer.is_valid():
-                validated = dict(serializer.validated_data)
+            single = UsageRecordInputSerializer(data=record)
+            if single.is_valid():
+                validated = dict(single.validated_data)
             else:
-                errors.append(serializer.errors)
+                errors.append(single.errors)
                 continue
         records.append(validated)
         errors.append({})
