@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
 from accounts.permissions import IsOperator, IsOperatorOrReadOnly
@@ -272,15 +273,17 @@ class PortalAutoSchema(AutoSchema):
             errors["403"] = _error(
                 "Authenticated but not allowed (`permission_denied`, `token_scope`)."
             )
+        page_error = (
+            "a cursor the API did not give (`not_found`, `Invalid cursor`)"
+            if isinstance(self._get_paginator(), CursorPagination)
+            else "a page past the last (`not_found`, `Invalid page.`)"
+        )
         if "{" in self.path and self._is_list_view():
-            errors["404"] = _error(
-                "No such object, or not visible to you; or a page past the last "
-                "(`not_found`, `Invalid page.`)."
-            )
+            errors["404"] = _error(f"No such object, or not visible to you; or {page_error}.")
         elif "{" in self.path:
             errors["404"] = _error("No such object, or not visible to you (`not_found`).")
         elif self._is_list_view():
-            errors["404"] = _error("A page past the last (`not_found`, `Invalid page.`).")
+            errors["404"] = _error(f"{page_error[0].upper()}{page_error[1:]}.")
         if self.method in ("POST", "PATCH", "DELETE"):
             errors["409"] = _error(
                 "Refused by the current state (`invalid_transition`, `already_member`, …)."

@@ -10,6 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -116,15 +117,16 @@ class PortalClient:
         return body
 
     def pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
-        """Every item of a paginated list."""
+        """Every item of a paginated list, following each page's `next` link (its query: a
+        page number on the small lists, a cursor on the large ones)."""
         items: list[dict[str, Any]] = []
-        page = 1
+        query: dict[str, Any] = {**params, "page_size": 500}
         while True:
-            body = self.request("GET", path, params={**params, "page": page, "page_size": 500})
+            body = self.request("GET", path, params=query)
             items += body["results"]
             if not body["next"]:
                 return items
-            page += 1
+            query = dict(parse_qsl(urlsplit(body["next"]).query))
 
     # --- auth and tokens
     def token_obtain(self, *, email: str, password: str, name: str, scope: str = "full") -> Any:

@@ -134,6 +134,11 @@ class Application(models.Model):
         indexes = [
             models.Index(fields=["pool", "status"], name="application_pool_status"),
             models.Index(fields=["status", "submitted_at"], name="application_status_submitted"),
+            # Keyset pages, newest first: everyone's (operators), and one organization's.
+            models.Index(fields=["created_at", "id"], name="application_created"),
+            models.Index(
+                fields=["organization", "created_at", "id"], name="application_org_created"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -215,6 +220,12 @@ class Allocation(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "start_date"], name="allocation_status_start"),
+            # Keyset pages, newest first: everyone's (operators, schedulers), and one
+            # organization's.
+            models.Index(fields=["created_at", "id"], name="allocation_created"),
+            models.Index(
+                fields=["organization", "created_at", "id"], name="allocation_org_created"
+            ),
             models.Index(fields=["status", "end_date"], name="allocation_status_end"),
             models.Index(fields=["model_lineage"], name="allocation_lineage"),
             models.Index(fields=["lineage_key"], name="allocation_lineage_key"),

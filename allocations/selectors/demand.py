@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import AuditEvent, Membership, User
@@ -32,7 +32,15 @@ def application_list_for_user(*, user: User) -> QuerySet[Application]:
             Q(organization_id__in=_member_organizations(user))
             | (Q(program_id__in=_reviewed_programs(user)) & ~Q(status=ApplicationStatus.DRAFT))
         )
-    return applications.order_by("-created_at", "id")
+    return applications.order_by("-created_at", "-id")
+
+
+def application_page_rows(applications: QuerySet[Application]) -> QuerySet[Application]:
+    """The rows of a list page: no related row loaded, the granted allocation's id read with
+    the row (`ApplicationSerializer` writes ids only)."""
+    return applications.select_related(None).annotate(
+        granted_allocation_pk=F("granted_allocation__id")
+    )
 
 
 def application_get_for_user(*, user: User, application_id: UUID | str) -> Application:
@@ -47,8 +55,13 @@ def is_member(*, user: User, organization_id: UUID) -> bool:
 
 
 def application_events(*, application: Application) -> QuerySet[AuditEvent]:
+    """The application's audit trail, oldest first (by the index of its target)."""
     return (
-        AuditEvent.objects.filter(target_id=application.pk)
+        AuditEvent.objects.filter(
+            target_type__app_label="allocations",
+            target_type__model="application",
+            target_id=application.pk,
+        )
         .select_related("actor")
         .order_by("created_at", "id")
     )
@@ -60,7 +73,15 @@ def allocation_list_for_user(*, user: User) -> QuerySet[Allocation]:
     allocations = Allocation.objects.select_related("pool__site", "pool__accelerator")
     if not (user.is_staff or user.is_scheduler):
         allocations = allocations.filter(organization_id__in=_member_organizations(user))
-    return allocations.order_by("-created_at", "id")
+    return allocations.order_by("-created_at", "-id")
+
+
+def allocation_page_rows(allocations: QuerySet[Allocation]) -> QuerySet[Allocation]:
+    """The rows of a list page: the pool's IT power per GPU and its site's PUE read with the
+    row (for the energy estimate), no related row loaded."""
+    return allocations.select_related(None).annotate(
+        pool_it_power_w=F("pool__accelerator__it_power_w"), pool_pue=F("pool__site__pue")
+    )
 
 
 def allocation_get_for_user(*, user: User, allocation_id: UUID | str) -> Allocation:

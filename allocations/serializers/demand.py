@@ -21,6 +21,7 @@ from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.serializers.inventory import MAX_WINDOW_DAYS
 from portal.serializers import (
     BoundedDateField,
+    FastOutputMixin,
     NaturalKeyRelatedField,
     StrictModelSerializer,
     StrictSerializer,
@@ -35,7 +36,7 @@ class ReasonSerializer(serializers.Serializer):
     )
 
 
-class ApplicationSerializer(serializers.ModelSerializer):
+class ApplicationSerializer(FastOutputMixin, serializers.ModelSerializer):
     reasons = ReasonSerializer(many=True, read_only=True)
     allocation = serializers.SerializerMethodField()
     changes_allocation: serializers.PrimaryKeyRelatedField[Allocation] = (
@@ -82,6 +83,10 @@ class ApplicationSerializer(serializers.ModelSerializer):
             return None
         if application.allocation_id is not None:
             return str(application.allocation_id)
+        # Lists read the granted allocation's id alone (see `application_page_rows`).
+        if hasattr(application, "granted_allocation_pk"):
+            pk = application.granted_allocation_pk
+            return None if pk is None else str(pk)
         granted = getattr(application, "granted_allocation", None)
         return str(granted.pk) if granted is not None else None
 
@@ -165,7 +170,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", "actor", "verb", "before", "after", "reasons"]
 
 
-class AllocationSerializer(serializers.ModelSerializer):
+class AllocationSerializer(FastOutputMixin, serializers.ModelSerializer):
     used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
     remaining_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True)
     energy_estimate_mwh = serializers.SerializerMethodField(
@@ -181,9 +186,13 @@ class AllocationSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DecimalField(max_digits=18, decimal_places=3))
     def get_energy_estimate_mwh(self, allocation: Allocation) -> str:
-        kwh = energy_kwh_per_gpu_hour(
-            accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
-        )
+        # Lists read the pool's two figures alone (see `allocation_page_rows`).
+        if hasattr(allocation, "pool_it_power_w"):
+            kwh = Decimal(allocation.pool_it_power_w) * allocation.pool_pue / 1000  # type: ignore[attr-defined]
+        else:
+            kwh = energy_kwh_per_gpu_hour(
+                accelerator=allocation.pool.accelerator, pue=allocation.pool.site.pue
+            )
         return str((allocation.granted_gpu_hours * kwh / 1000).quantize(Decimal("0.001")))
 
     class Meta:

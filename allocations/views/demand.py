@@ -31,6 +31,7 @@ from allocations.services import applications as services
 from portal.apidocs import tags
 from portal.errors import NotAllowed
 from portal.idempotency import idempotent
+from portal.pagination import KeysetPagination, OldestFirstKeysetPagination
 from portal.serializers import DAY_SCHEMA
 
 
@@ -63,16 +64,20 @@ def _require_reviewer(request: Request, application: Application) -> None:
 
 class ApplicationListView(generics.GenericAPIView[Application]):
     serializer_class = ApplicationSerializer
+    pagination_class = KeysetPagination
     filterset_fields = ["status", "organization", "program", "pool", "kind"]
 
     def get_queryset(self) -> QuerySet[Application]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Application.objects.none()
-        return selectors.application_list_for_user(user=_user(self.request))
+        return selectors.application_page_rows(
+            selectors.application_list_for_user(user=_user(self.request))
+        )
 
     @extend_schema(
         tags=[tags.APPLICATIONS],
         summary="Applications you may see: your organizations', and those you review",
+        description="Newest first; pages follow a cursor (see `next`).",
         responses=ApplicationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
@@ -209,6 +214,7 @@ class ApplicationRejectView(_ReviewerDecisionView):
 
 class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
     serializer_class = AuditEventSerializer
+    pagination_class = OldestFirstKeysetPagination
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
@@ -221,6 +227,7 @@ class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
     @extend_schema(
         tags=[tags.APPLICATIONS],
         summary="The application's audit trail",
+        description="Oldest first; pages follow a cursor (see `next`).",
         responses=AuditEventSerializer(many=True),
     )
     def get(self, request: Request, pk: UUID) -> Response:
@@ -230,17 +237,21 @@ class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
 
 class AllocationListView(generics.GenericAPIView[Allocation]):
     serializer_class = AllocationSerializer
+    pagination_class = KeysetPagination
     filterset_fields = ["status", "organization", "program", "pool", "at_risk"]
     token_scopes = {"usage:write"}  # the scheduler reads allocation limits
 
     def get_queryset(self) -> QuerySet[Allocation]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Allocation.objects.none()
-        return selectors.allocation_list_for_user(user=_user(self.request))
+        return selectors.allocation_page_rows(
+            selectors.allocation_list_for_user(user=_user(self.request))
+        )
 
     @extend_schema(
         tags=[tags.ALLOCATIONS],
         summary="Allocations of your organizations (all, for operators)",
+        description="Newest first; pages follow a cursor (see `next`).",
         responses=AllocationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:

@@ -66,7 +66,9 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="the benchmarks' names, then exit")
     parser.add_argument("--output", default="var/bench.md")
     parser.add_argument(
-        "--profile", action="store_true", help="print where each benchmark spent its time"
+        "--profile",
+        action="store_true",
+        help="print where each benchmark spent its time (and keep var/bench-NAME.prof)",
     )
     options = parser.parse_args()
     configure()
@@ -141,6 +143,7 @@ def main() -> None:
                 empty_database()
             print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
             if profile:
+                profile.dump_stats(f"var/bench-{registered.name}.prof")
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
     finally:
         connection.close()

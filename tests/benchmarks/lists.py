@@ -35,6 +35,7 @@ def lists(bench: Bench) -> Iterator[Row]:
 
     from accounts.services import token_create
     from allocations.models import Allocation, AllocationStatus, Application, ApplicationStatus
+    from portal.pagination import cursor_for
     from tests.benchmarks.data import grow_allocations
     from tests.factories import (
         CapacityEventFactory,
@@ -81,18 +82,22 @@ def lists(bench: Bench) -> Iterator[Row]:
     def p50(url: str) -> float:
         return bench.median(bench.timed(get(url), runs=requests, warmup=5))
 
-    def deep(path: str, total: int) -> str:
-        """The URL of a page of 50 that starts at DEPTH of the list."""
+    def deep(path: str, model: Any, total: int) -> str:
+        """The URL of a page of 50 that starts at DEPTH of the list (newest first)."""
         first = get(f"{path}?page_size={PAGE}")().json()
         if "count" in first:  # page numbers
             return f"{path}?page_size={PAGE}&page={int(total * DEPTH) // PAGE + 1}"
-        return deep_cursor(path, total)
+        # The cursor a client would hold after reading that far.
+        position = model.objects.order_by("-created_at", "-id").values_list(
+            "created_at", flat=True
+        )[int(total * DEPTH)]
+        return f"{path}?page_size={PAGE}&cursor={cursor_for(position=position)}"
 
     figures: dict[tuple[str, int], float] = {}
     raw = f"/bench/raw-allocations/?organization={organization.pk}"
     lists_measured = {
-        "allocations": "/api/v1/allocations/",
-        "applications": "/api/v1/applications/",
+        "allocations": ("/api/v1/allocations/", Allocation),
+        "applications": ("/api/v1/applications/", Application),
     }
     with override_settings(ROOT_URLCONF="tests.benchmarks.urls"):
         clear_url_caches()
@@ -105,9 +110,9 @@ def lists(bench: Bench) -> Iterator[Row]:
                 )  # fmt: skip
                 existing = size
                 figures[("raw", size)] = p50(raw)
-                for name, path in lists_measured.items():
+                for name, (path, model) in lists_measured.items():
                     figures[(f"{name} first", size)] = p50(f"{path}?page_size={PAGE}")
-                    figures[(f"{name} deep", size)] = p50(deep(path, size))
+                    figures[(f"{name} deep", size)] = p50(deep(path, model, size))
                 figures[("turnaround", size)] = p50("/api/v1/reports/turnaround/")
         finally:
             clear_url_caches()
@@ -143,11 +148,3 @@ def lists(bench: Bench) -> Iterator[Row]:
         ratio=big / small, runs=requests,
         note="aggregated in SQL; grows with the history it reports on",
     )  # fmt: skip
-
-
-def deep_cursor(path: str, total: int) -> str:
-    """A page of a cursor-paginated list, deep in it: the cursor that follows the row at
-    DEPTH of the list, made with the pagination's own encoding."""
-    from portal.pagination import deep_cursor_url
-
-    return deep_cursor_url(path, offset=int(total * DEPTH), page_size=PAGE)

@@ -131,3 +131,8 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
 
 def page(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+def keyset_page(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A whole list in one page of a cursor-paginated list (no count)."""
+    return {"next": None, "previous": None, "results": results}

@@ -27,9 +27,8 @@ PAGINATED = [
     "/api/v1/accelerators/",
     "/api/v1/pools/",
     "/api/v1/programs/",
-    "/api/v1/applications/",
-    "/api/v1/allocations/",
 ]
+KEYSET_PAGINATED = ["/api/v1/applications/", "/api/v1/allocations/"]
 
 
 def _nullable_to_json_schema(node: Any) -> Any:
@@ -136,6 +135,17 @@ def test_an_organization_stored_without_a_country_reads_null_as_documented(clien
     # then
     assert response.status_code == 200
     assert response.json()["country"] is None
+    assert_documented(response, "GET")
+
+
+@pytest.mark.parametrize("url", KEYSET_PAGINATED)
+def test_a_cursor_the_api_did_not_give_answers_the_documented_404(url, client_for, operator):
+    # when
+    response = client_for(operator).get(f"{url}?cursor=bz14")
+
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "Invalid cursor"}
     assert_documented(response, "GET")
 
 
