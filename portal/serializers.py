@@ -162,9 +162,12 @@ class FastOutputMixin(_SerializerBase):
     is worked out once per serializer instance (a list's child serves every row): plain
     attributes are copied, ids and choices made strings, days written in ISO 8601, related
     ids read from their column without loading the row, as DRF's fields would; any other
-    field (times, decimals, nested ones, methods) is asked as DRF asks it."""
+    field (times, decimals, nested ones, methods) is asked as DRF asks it.
 
-    _plan: list[tuple[str, int, str, Any]]
+    The plan is made once per class, from the fields of its first instance: building a
+    ModelSerializer's fields costs more than writing a page of rows. So a field asked as DRF
+    asks it is that first instance's: the mixin is for output serializers whose fields and
+    methods read nothing of the serializer's context or instance."""
 
     def _output_plan(self) -> list[tuple[str, int, str, Any]]:
         plan = []
@@ -194,9 +197,9 @@ class FastOutputMixin(_SerializerBase):
         return plan
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        plan = self.__dict__.get("_plan")
+        plan = _PLANS.get(type(self))
         if plan is None:
-            plan = self._plan = self._output_plan()
+            plan = _PLANS[type(self)] = self._output_plan()
         answer: dict[str, Any] = {}
         for name, kind, attribute, field in plan:
             if kind == GENERIC:
@@ -218,6 +221,7 @@ class FastOutputMixin(_SerializerBase):
 
 
 GENERIC, COPIED, AS_TEXT, ISO_DAY = range(4)
+_PLANS: dict[type, list[tuple[str, int, str, Any]]] = {}
 
 
 def _day_format(field: serializers.DateField) -> Any:
