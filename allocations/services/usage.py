@@ -349,6 +349,9 @@ def _store_copy(
         )
     with connection.cursor() as cursor:
         cursor.execute(STAGING_TABLE)
+        # Emptied at commit, but an ingest inside a caller's transaction (a test's, a retried
+        # request's) would otherwise find the rows of an earlier one there.
+        cursor.execute("TRUNCATE usage_staging")
         with cursor.cursor.copy(STAGING_COPY) as copy:
             copy.write("".join(lines))
         cursor.execute(STAGING_INSERT, {"source": source, "received_at": timezone.now()})

@@ -186,3 +186,27 @@ def test_the_copy_store_costs_the_same_queries_for_ten_records_and_for_a_thousan
     assert response.json()["accepted"] == 1_000
     assert len(many.captured_queries) == len(few.captured_queries)
     assert any("ON CONFLICT" in query["sql"] for query in many.captured_queries)
+
+
+def test_two_ingests_in_one_transaction_count_each_record_once(
+    store, scheduler, record, allocation
+):
+    # given: a caller that holds one transaction around both batches
+    from django.db import transaction
+
+    def ingest(*numbers: int) -> usage_services.IngestResult:
+        records = usage_batch_validate({"records": [record(number) for number in numbers]})
+        return usage_services.usage_ingest(records=records, source="slurm-narvik")
+
+    # when: a record, the same again (not inserted), then a new one beside it once more
+    with transaction.atomic():
+        first = ingest(1)
+        again = ingest(1)
+        third = ingest(2, 1)
+
+    # then: each batch answers for its own records only
+    assert (first.accepted, first.duplicates) == (1, 0)
+    assert (again.accepted, again.duplicates) == (0, 1)
+    assert (third.accepted, third.duplicates, third.rejected) == (1, 1, [])
+    allocation.refresh_from_db()
+    assert allocation.used_gpu_seconds == 2 * 3_600 * 8
