@@ -211,7 +211,7 @@ def test_a_client_generated_from_the_schema_walks_the_applicants_journey(
     draft = _call(
         operation("applications", "applications_create"), 201, client=applicant,
         body=models.ApplicationWriteRequest(
-            organization=fjord.id, program=fast_lane.id, pool=pool.id,
+            organization=fjord.id, program=fast_lane.slug, pool=pool.name,
             title="Norwegian instruction-tuned 8B model",
             summary="Fine-tuning for citizen services.",
             gpu_hours=3000, start_date=today, end_date=end,
