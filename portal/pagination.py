@@ -70,6 +70,13 @@ class KeysetPagination(StrictPageSize, CursorPagination):
         answer["properties"]["next"]["description"] = (
             "The next page, null on the last one: lists are read by following it."
         )
+        # DRF's own examples end the next link in a stray quote, which is not a URI.
+        answer["properties"]["next"]["example"] = (
+            "https://portal.example/api/v1/allocations/?cursor=cD0yMDI2LTExLTMw"
+        )
+        answer["properties"]["previous"]["example"] = (
+            "https://portal.example/api/v1/allocations/?cursor=cj0xJnA9MjAyNi0xMi0wMQ%3D%3D"
+        )
         return answer
 
 
