@@ -41,19 +41,10 @@ from http import client as http_client
 from pathlib import Path
 from typing import IO, Any
 
+from tests.workers.harness import wait_until
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_PROGRAMS = ("initdb", "postgres")
-
-
-def wait_until(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = ""
-) -> None:
-    """Poll until the predicate holds; a TimeoutError names what was awaited."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what or predicate}")
-        time.sleep(interval)
 
 
 def find_program(name: str) -> str | None:
