@@ -36,6 +36,7 @@ from accounts.models import (
     User,
     validate_scheduler_source,
 )
+from allocations.reasons import message_of
 from portal.errors import DomainError
 
 
@@ -498,7 +499,7 @@ def _reasons_html(reasons: list[Any]) -> SafeString:
             "",
             "<li>{} ({})</li>",
             (
-                (reason.get("message", ""), str(reason.get("code", "")).replace("_", " "))
+                (message_of(reason), str(reason.get("code", "")).replace("_", " "))
                 if isinstance(reason, dict)
                 else (str(reason), "")
                 for reason in reasons

@@ -13,6 +13,7 @@ from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import authz, tasks
 from accounts.audit import audit_record, snapshot
@@ -57,7 +58,9 @@ class IssuedToken:
 def _check_scope(user: User, scope: str) -> None:
     """`usage:write` is the scope of scheduler service accounts, and the only one they hold."""
     if user.is_scheduler and scope != TokenScope.USAGE_WRITE:
-        raise ScopeNotAllowed("A scheduler service account holds `usage:write` tokens only.")
+        raise ScopeNotAllowed(
+            gettext("A scheduler service account holds `usage:write` tokens only.")
+        )
     if not user.is_scheduler and scope == TokenScope.USAGE_WRITE:
         raise ScopeNotAllowed()
 
@@ -187,7 +190,7 @@ def scheduler_token_issue(
     account (whose tokens are refused) raises `InvalidTransition`."""
     authz.require_operator(actor=actor)
     if account.is_scheduler and not account.is_active:
-        raise InvalidTransition("The scheduler account is deactivated: activate it first.")
+        raise InvalidTransition(gettext("The scheduler account is deactivated: activate it first."))
     return token_create(
         user=account,
         name=name,
@@ -352,7 +355,10 @@ def _close(invitation: Invitation, *, status: str, verb: str, actor: Actor) -> N
 
 def _check_pending(invitation: Invitation, verb: str) -> None:
     if invitation.status != InvitationStatus.PENDING:
-        raise InvalidTransition(f"The invitation is {invitation.status}: it cannot be {verb}.")
+        raise InvalidTransition(
+            gettext("The invitation is %(status)s: it cannot be %(verb)s.")
+            % {"status": invitation.status, "verb": verb}
+        )
     if invitation.expires_at <= timezone.now():
         raise InvitationExpired()
 

@@ -29,6 +29,7 @@ from accounts.models import AuditEvent, User
 from allocations.charts import request_chart
 from allocations.models import Application, ApplicationStatus
 from allocations.models.demand import ReviewQueueItem, WaitlistItem
+from allocations.reasons import message_of
 from allocations.selectors.console import application_decision_context
 from allocations.services import applications as services
 from portal.errors import DomainError
@@ -79,7 +80,7 @@ def reasons_html(reasons: list[dict[str, Any]]) -> SafeString:
         '<li>{} <span class="quiet">({}{})</span></li>',
         (
             (
-                reason.get("message", ""),
+                message_of(reason),
                 humanize_code(str(reason.get("code", ""))),
                 f", {reason['day']}" if reason.get("day") else "",
             )
@@ -448,7 +449,7 @@ class ReviewQueueAdmin(ApplicationAdmin):
             ", ",
             '<span title="{}">{}</span>',
             (
-                (reason.get("message", ""), humanize_code(str(reason.get("code", ""))))
+                (message_of(reason), humanize_code(str(reason.get("code", ""))))
                 for reason in application.reasons
             ),
         )
@@ -487,7 +488,7 @@ class WaitlistAdmin(ReviewQueueAdmin):
         first = application.reasons[0]
         return format_html(
             '<span title="{}">{}: {}</span>',
-            first.get("message", ""),
+            message_of(first),
             application.failed_day or first.get("day", ""),
             humanize_code(str(first.get("code", ""))),
         )

@@ -17,10 +17,11 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import MembershipRole, User
 from allocations.models import Allocation, Application, ApplicationStatus
+from allocations.reasons import translated
 
 WAITLIST_BEAT = "recheck-all-waitlists"
 
@@ -78,10 +79,13 @@ def _by_language(users: Iterable[User]) -> dict[str, list[str]]:
 
 
 def _render(name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
-    text = render_to_string(
-        [f"allocations/email/{name}.{language}.txt", f"allocations/email/{name}.en.txt"],
-        {**context, "language": language},
-    )
+    with translation.override(language):
+        if "reasons" in context:
+            context = {**context, "reasons": translated(context["reasons"])}
+        text = render_to_string(
+            [f"allocations/email/{name}.{language}.txt", f"allocations/email/{name}.en.txt"],
+            {**context, "language": language},
+        )
     subject, _, body = text.partition("\n")
     return " ".join(subject.split()), body.strip() + "\n"
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MembershipRole, Organization, User
 from allocations.models import GpuPool, Program, RiskCategory
+from allocations.reasons import message_of
 from allocations.services.applications import eligibility_refusal, request_refusals
 from portal.errors import DomainError
 
@@ -108,7 +109,7 @@ class ApplicationForm(forms.Form):
                     % {
                         "organization": organization.name,
                         "program": program.name,
-                        "reason": refusal["message"],
+                        "reason": message_of(refusal),
                     },
                 )
         if program and pool and start and end and gpu_hours:

@@ -21,6 +21,7 @@ from allocations.models import (
     QuotaUsage,
     Site,
 )
+from allocations.reasons import message_of
 from allocations.selectors.capacity import capacity_days
 from allocations.selectors.demand import allocation_list_for_user, application_list_for_user
 from allocations.selectors.inventory import energy_kwh_per_gpu_hour, pool_capacity_days
@@ -247,7 +248,7 @@ def reasons(application: Application) -> list[dict[str, Any]]:
         {
             "code": entry.get("code", ""),
             "title": REASON_TITLES.get(entry.get("code", ""), entry.get("code", "")),
-            "message": entry.get("message", ""),
+            "message": message_of(entry),
             "day": entry.get("day"),
         }
         for entry in application.reasons or []

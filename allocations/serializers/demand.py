@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from allocations.models import (
     Program,
     RiskCategory,
 )
+from allocations.reasons import message_of
 from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.serializers.inventory import MAX_WINDOW_DAYS
 from portal.serializers import (
@@ -34,6 +36,14 @@ class ReasonSerializer(serializers.Serializer):
     day = serializers.DateField(
         required=False, help_text="For capacity: the first day that failed."
     )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # The message in the reader's language (allocations.reasons): stored reasons keep
+        # their key and figures.
+        answer = super().to_representation(instance)
+        if isinstance(instance, Mapping):
+            answer["message"] = message_of(instance)
+        return answer
 
 
 class ApplicationSerializer(FastOutputMixin, serializers.ModelSerializer):

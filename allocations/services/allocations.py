@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import authz
 from accounts.audit import audit_record, snapshot
@@ -104,7 +105,7 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
     _check_releasable(allocation)
     first = max(today + timedelta(days=1), allocation.start_date)
     if first > allocation.end_date:
-        raise InvalidTransition("The allocation has no future days left to release.")
+        raise InvalidTransition(_("The allocation has no future days left to release."))
     pool = allocation.pool
     locks.ensure_ledger_rows(pool=pool, start=first, end=allocation.end_date)
     with transaction.atomic():
@@ -172,10 +173,14 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
 
 def _check_releasable(allocation: Allocation) -> None:
     if allocation.status not in LIVE:
-        raise InvalidTransition(f"The allocation is {allocation.status}: it cannot be released.")
+        raise InvalidTransition(
+            _("The allocation is %(status)s: it cannot be released.")
+            % {"status": allocation.status}
+        )
     if allocation.released_from is not None:
         raise InvalidTransition(
-            f"The allocation was released from {allocation.released_from} already."
+            _("The allocation was released from %(day)s already.")
+            % {"day": allocation.released_from}
         )
 
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import authz
 from accounts.audit import audit_record
@@ -41,6 +42,7 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.models.demand import lineage_key
+from allocations.reasons import message_of, reason, text
 from allocations.services import ledger
 from allocations.services.allocations import allocation_grant
 from portal.errors import InvalidTransition, RequestRefused
@@ -54,14 +56,6 @@ UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
 FINAL = (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN)
 # Allocations a supplement or an extension may change.
 LIVE_ALLOCATION = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
-
-
-def reason(code: str, message: str, day: date | None = None) -> dict[str, Any]:
-    """A decision reason: a stable code, a message for people, the day for capacity."""
-    entry: dict[str, Any] = {"code": code, "message": message}
-    if day is not None:
-        entry["day"] = day.isoformat()
-    return entry
 
 
 def _state(application: Application) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def _refuse_impossible(application: Application, *, today: date) -> None:
         today=today,
     )
     fields = {
-        name: [{"code": refusal["code"], "message": refusal["message"]}]
+        name: [{"code": refusal["code"], "message": message_of(refusal)}]
         for name, refusal in refusals.items()
         if name in DRAFT_REFUSED
     }
@@ -128,7 +122,9 @@ def application_update(
     with transaction.atomic():
         current = locks.lock_application(application_id=application.pk)
         if current.status != Status.DRAFT:
-            raise InvalidTransition(f"Only drafts can be edited; this one is {current.status}.")
+            raise InvalidTransition(
+                _("Only drafts can be edited; this one is %(status)s.") % {"status": current.status}
+            )
         changed = {name: value for name, value in values.items() if getattr(current, name) != value}
         if not changed:
             return current
@@ -157,7 +153,8 @@ def application_submit(
         current = locks.lock_application(application_id=application.pk)
         if current.status != Status.DRAFT:
             raise InvalidTransition(
-                f"Only a draft can be submitted; this application is {current.status}."
+                _("Only a draft can be submitted; this application is %(status)s.")
+                % {"status": current.status}
             )
         before = _state(current)
         current.status = Status.SUBMITTED
@@ -193,14 +190,16 @@ def eligibility_refusal(*, program: Program, organization: Organization) -> dict
     """Check 1 without the membership: why `organization` may not apply to `program`, as a
     reason, or None. The pages list only the programs this passes."""
     if not program.is_open:
-        return reason("program_closed", f"The program {program.name} is closed.")
+        return reason("program_closed", text("program_closed", program=program.name))
     if program.verification_required and organization.verified_at is None:
-        return reason("not_eligible", "The organization is not verified yet.")
+        return reason("not_eligible", text("not_verified"))
     country = str(organization.country)
     if program.eligible_countries and country not in program.eligible_countries:
-        return reason("not_eligible", f"{program.name} is not open to organizations in {country}.")
+        return reason("not_eligible", text("not_in_country", program=program.name, country=country))
     if program.eligible_kinds and organization.kind not in program.eligible_kinds:
-        return reason("not_eligible", f"{program.name} is not open to a {organization.kind}.")
+        return reason(
+            "not_eligible", text("not_for_kind", program=program.name, kind=organization.kind)
+        )
     return None
 
 
@@ -219,19 +218,23 @@ def request_refusals(
     and the apply form refuse them all before submission."""
     refusals: dict[str, dict[str, Any]] = {}
     if not pool.is_open:
-        refusals["pool"] = reason("pool_closed", f"The pool {pool.name} takes no applications.")
+        refusals["pool"] = reason("pool_closed", text("pool_closed", pool=pool.name))
     if not program.min_gpu_hours <= gpu_hours <= program.max_gpu_hours:
         refusals["gpu_hours"] = reason(
             "out_of_bounds",
-            f"{program.name} takes {program.min_gpu_hours} to "
-            f"{program.max_gpu_hours} GPU-hours per application.",
+            text(
+                "gpu_hours_bounds",
+                program=program.name,
+                min=program.min_gpu_hours,
+                max=program.max_gpu_hours,
+            ),
         )
     if start_date < today:
-        refusals["start_date"] = reason("window_in_past", "The window starts in the past.")
+        refusals["start_date"] = reason("window_in_past", text("window_in_past"))
     if (end_date - start_date).days + 1 > program.max_duration_days:
         refusals["end_date"] = reason(
             "out_of_bounds",
-            f"{program.name} allows windows of at most {program.max_duration_days} days.",
+            text("window_too_long", program=program.name, days=program.max_duration_days),
         )
     return refusals
 
@@ -249,9 +252,7 @@ def _screen(application: Application, today: date) -> Screening:
     if not Membership.objects.filter(
         user_id=application.applicant_id, organization_id=organization.pk
     ).exists():
-        return Screening(
-            reason("not_eligible", "The applicant is not a member of the organization.")
-        )
+        return Screening(reason("not_eligible", text("not_member")))
     # 2. request bounds
     refusals = request_refusals(
         program=program,
@@ -269,18 +270,12 @@ def _screen(application: Application, today: date) -> Screening:
         return Screening(change)
     # 3. AI-use rules
     if application.risk_category == RiskCategory.PROHIBITED:
-        return Screening(
-            reason("prohibited_use", "The declared use is prohibited under the AI Act (art. 5).")
-        )
+        return Screening(reason("prohibited_use", text("prohibited_use")))
     screening = Screening()
     if application.risk_category == RiskCategory.HIGH:
-        screening.review.append(
-            reason("needs_review", "A high-risk AI use is decided by a reviewer.")
-        )
+        screening.review.append(reason("needs_review", text("needs_review")))
     if not application.data_stays_in_eea:
-        screening.review.append(
-            reason("data_outside_eea", "Data leaving the EEA is decided by a reviewer.")
-        )
+        screening.review.append(reason("data_outside_eea", text("data_outside_eea")))
     lineage = _lineage_of(application)
     if lineage:
         flop = lineage_training_flop(lineage=lineage) + _training_flop(
@@ -290,8 +285,11 @@ def _screen(application: Application, today: date) -> Screening:
             screening.review.append(
                 reason(
                     "systemic_risk",
-                    f"The lineage {application.model_lineage or lineage} would reach "
-                    f"{flop:.2E} FLOP of training compute, at or past 1E+25.",
+                    text(
+                        "systemic_risk",
+                        lineage=application.model_lineage or lineage,
+                        flop=f"{flop:.2E}",
+                    ),
                 )
             )
     return screening
@@ -310,22 +308,20 @@ def _check_change(application: Application) -> dict[str, Any] | None:
         application.program_id,
         application.pool_id,
     ):
-        return reason(
-            "invalid_change", "The allocation belongs to another organization, program or pool."
-        )
+        return reason("invalid_change", text("change_other_allocation"))
     if allocation.status not in LIVE_ALLOCATION or allocation.released_from is not None:
-        return reason("invalid_change", f"The allocation is {allocation.status}.")
+        return reason("invalid_change", text("change_allocation_status", status=allocation.status))
     if application.kind == ApplicationKind.SUPPLEMENT and not (
         allocation.start_date
         <= application.start_date
         <= application.end_date
         <= allocation.end_date
     ):
-        return reason("invalid_change", "A supplement stays inside the allocation's window.")
+        return reason("invalid_change", text("supplement_window"))
     if application.kind == ApplicationKind.EXTENSION and (
         (application.start_date - allocation.end_date).days != 1
     ):
-        return reason("invalid_change", "An extension starts the day after the allocation ends.")
+        return reason("invalid_change", text("extension_window"))
     return None
 
 
@@ -352,14 +348,17 @@ def _check_resulting_allocation(application: Application) -> dict[str, Any] | No
     if gpu_hours > program.max_gpu_hours:
         return reason(
             "out_of_bounds",
-            f"With this change the allocation would hold {gpu_hours} GPU-hours; "
-            f"{program.name} allows at most {program.max_gpu_hours}.",
+            text(
+                "change_gpu_hours",
+                gpu_hours=gpu_hours,
+                program=program.name,
+                max=program.max_gpu_hours,
+            ),
         )
     if days > program.max_duration_days:
         return reason(
             "out_of_bounds",
-            f"With this change the allocation would last {days} days; "
-            f"{program.name} allows at most {program.max_duration_days}.",
+            text("change_days", days=days, program=program.name, max=program.max_duration_days),
         )
     return None
 
@@ -529,9 +528,12 @@ def _decide(
                 [
                     reason(
                         "over_quota",
-                        f"The organization holds {held.quota.held_gpu_hours} "
-                        f"GPU-hours in {program.name}; with this request it would pass its cap "
-                        f"of {program.org_cap_gpu_hours}.",
+                        text(
+                            "over_quota",
+                            held=held.quota.held_gpu_hours,
+                            program=program.name,
+                            cap=program.org_cap_gpu_hours,
+                        ),
                     )
                 ],
             )
@@ -562,8 +564,11 @@ def _decide(
             review.append(
                 reason(
                     "above_auto_approve",
-                    f"Above {program.auto_approve_max_gpu_hours} "
-                    f"GPU-hours, {program.name} is decided by a reviewer.",
+                    text(
+                        "above_auto_approve",
+                        max=program.auto_approve_max_gpu_hours,
+                        program=program.name,
+                    ),
                 )
             )
         column: ledger.Column = "held" if review else "committed"
@@ -588,7 +593,7 @@ def _decide(
         current = _finish(
             current,
             Status.APPROVED,
-            [reason("auto_approved", "Eligible, within quota and capacity: approved.")],
+            [reason("auto_approved", text("auto_approved"))],
         )
         allocation_grant(application=current, actor=SYSTEM)
         return current
@@ -678,19 +683,24 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
     application = _load(application.pk) or application
     if application.status != Status.IN_REVIEW:
         raise InvalidTransition(
-            f"Only an application in review can be approved; this one is {application.status}."
+            _("Only an application in review can be approved; this one is %(status)s.")
+            % {"status": application.status}
         )
     with _locked(application) as held:
         current = held.application
         if current.status != Status.IN_REVIEW:
-            raise InvalidTransition(f"The application is {current.status} now.")
+            raise InvalidTransition(
+                _("The application is %(status)s now.") % {"status": current.status}
+            )
         if current.allocation_id is not None:
             # The allocation a supplement or extension changes may have been released or
             # expired while it waited for review: granting to it would keep the hours in the
             # ledger and the quota for good. The reviewer rejects it instead, freeing the hold.
             changed = locks.lock_allocation(allocation_id=current.allocation_id)
             if changed.status not in LIVE_ALLOCATION or changed.released_from is not None:
-                raise InvalidTransition(f"The allocation is {changed.status}.")
+                raise InvalidTransition(
+                    _("The allocation is %(status)s.") % {"status": changed.status}
+                )
         ledger.ledger_apply(
             pool=application.pool,
             program=application.program,
@@ -735,15 +745,20 @@ def application_reject(
     application = _load(application.pk) or application
     if application.status not in (Status.IN_REVIEW, Status.WAITLISTED):
         raise InvalidTransition(
-            f"Only an application in review or waitlisted can be rejected; "
-            f"this one is {application.status}."
+            _(
+                "Only an application in review or waitlisted can be rejected; this one is "
+                "%(status)s."
+            )
+            % {"status": application.status}
         )
     # The window is locked even for a waitlisted one: a re-check may move it to review, with
     # a hold, before its lock is taken here.
     with _locked(application) as held:
         current = held.application
         if current.status not in (Status.IN_REVIEW, Status.WAITLISTED):
-            raise InvalidTransition(f"The application is {current.status} now.")
+            raise InvalidTransition(
+                _("The application is %(status)s now.") % {"status": current.status}
+            )
         freed = current.holds_capacity
         if freed:
             _release_hold(held, application)
@@ -757,20 +772,25 @@ def application_withdraw(*, application: Application, actor: User) -> Applicatio
     """The applicant withdraws before a final decision; a hold is released."""
     application = _load(application.pk) or application
     if application.status not in (Status.DRAFT, *UNDECIDED):
-        raise InvalidTransition(f"The application is {application.status}: it cannot be withdrawn.")
+        raise InvalidTransition(
+            _("The application is %(status)s: it cannot be withdrawn.")
+            % {"status": application.status}
+        )
     # Anything but a draft may hold capacity by the time its lock is taken (a worker may
     # decide it meanwhile), so its window is locked too.
     with _locked(application, window=application.status != Status.DRAFT) as held:
         current = held.application
         if current.status not in (Status.DRAFT, *UNDECIDED):
-            raise InvalidTransition(f"The application is {current.status} now.")
+            raise InvalidTransition(
+                _("The application is %(status)s now.") % {"status": current.status}
+            )
         freed = current.holds_capacity
         if freed:
             _release_hold(held, application)
         current = _finish(
             current,
             Status.WITHDRAWN,
-            [reason("withdrawn", "Withdrawn by the applicant.")],
+            [reason("withdrawn", text("withdrawn"))],
             actor=actor,
         )
         if freed:
@@ -795,7 +815,7 @@ def application_expire_holds(*, today: date | None = None) -> int:
             application_reject(
                 application=application,
                 actor=SYSTEM,
-                note="The window started before a decision could be made.",
+                note=text("window_started"),
                 code=code,
             )
             count += 1

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import ProtectedError, Sum
+from django.utils.translation import gettext as _
 
 from accounts import authz
 from accounts.audit import audit_record, snapshot
@@ -96,7 +97,8 @@ def inventory_delete(*, instance: models.Model, actor: Actor) -> None:
             _rewrite_ledger(instance)
     except ProtectedError as error:
         raise InUse(
-            f"This {instance._meta.verbose_name} is still referenced and cannot be deleted."
+            _("This %(kind)s is still referenced and cannot be deleted.")
+            % {"kind": instance._meta.verbose_name}
         ) from error
 
 
@@ -147,7 +149,8 @@ def _check_shares(*, program: Program | None, nominal_share: Decimal) -> None:
     taken = Decimal(total).quantize(Decimal("0.0001"))  # SQLite sums decimals loosely
     if taken + nominal_share > 1:
         raise SharesExceeded(
-            f"Other programs hold {taken} of the pools; {nominal_share} more would pass 1."
+            _("Other programs hold %(taken)s of the pools; %(share)s more would pass 1.")
+            % {"taken": taken, "share": nominal_share}
         )
 
 

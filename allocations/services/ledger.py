@@ -43,6 +43,7 @@ from allocations.models import (
     Site,
     SiteDay,
 )
+from allocations.reasons import text
 
 Column = Literal["committed", "held"]
 
@@ -164,15 +165,13 @@ def capacity_check(
             return Shortfall(
                 "capacity_pool",
                 day,
-                f"On {day} the pool has {max(pool_free, 0)} GPU-hours free; the request needs "
-                f"{share}.",
+                text("capacity_pool", day=day, free=max(pool_free, 0), needs=share),
             )
         if share > program_free:
             return Shortfall(
                 "capacity_program",
                 day,
-                f"On {day} the program may take {program_free} more GPU-hours (its share, "
-                f"what others lend and the common part); the request needs {share}.",
+                text("capacity_program", day=day, free=program_free, needs=share),
             )
         energy = share * energy_per_gpu_hour
         energy_free: Decimal = site_day.envelope_wh - site_day.committed_wh - site_day.held_wh
@@ -180,8 +179,12 @@ def capacity_check(
             return Shortfall(
                 "capacity_power",
                 day,
-                f"On {day} the site has {max(energy_free, Decimal(0)) / 1_000_000:.3f} MWh of "
-                f"its power envelope free; the request needs {energy / 1_000_000:.3f} MWh.",
+                text(
+                    "capacity_power",
+                    day=day,
+                    free=f"{max(energy_free, Decimal(0)) / 1_000_000:.3f}",
+                    needs=f"{energy / 1_000_000:.3f}",
+                ),
             )
     return None
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from django.core.mail import EmailMessage, get_connection
 
+from accounts.models import MembershipRole
 from allocations import notifications, tasks
 from allocations.models import Application, ApplicationStatus
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
 
 @pytest.fixture
@@ -51,39 +52,30 @@ def test_the_recheck_interval_is_the_beats(settings: Any) -> None:
 
 
 def test_each_reader_gets_the_mail_in_their_language(
-    waitlisted: Application, settings: Any
+    waitlisted: Application, founder: Any, settings: Any, mailoutbox: list[EmailMessage]
 ) -> None:
     settings.LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
-    # given: the users' language setting, as the accounts keep it
-    norwegian = UserFactory(email="kari@fjord.example")
-    english = UserFactory(email="john@fjord.example")
-    norwegian.language = "nb"
-    english.language = "en"
+    # given: the applicant chose Norwegian in their settings (stored), and another admin of
+    # the organization chose English
+    founder.language = "nb"
+    founder.save(update_fields=["language"])
+    english = UserFactory(email="john@fjord.example", language="en")
+    MembershipFactory(user=english, organization=waitlisted.organization, role=MembershipRole.ADMIN)
 
-    # when
-    messages = notifications.compose(
-        "application_decided",
-        [norwegian, english],
-        {
-            "application": waitlisted,
-            "organization": waitlisted.organization,
-            "program": waitlisted.program,
-            "pool": waitlisted.pool,
-            "status": waitlisted.status,
-            "statuses": ApplicationStatus,
-            "reasons": waitlisted.reasons,
-            "link": "https://portal.example.org/applications/x/",
-            "due": None,
-            "recheck_minutes": 10,
-            "gpu_hours": "9,000",
-        },
-    )
+    # when: the task reads the recipients from the database
+    tasks.notify_application_decided(str(waitlisted.pk), "waitlisted")
 
-    # then
-    by_reader = {tuple(message.to): message for message in messages}
-    assert by_reader[("kari@fjord.example",)].subject == "Søknaden «Too big» står på venteliste"
-    assert "minst hvert 10. minutt" in by_reader[("kari@fjord.example",)].body
-    assert by_reader[("john@fjord.example",)].subject == 'Application "Too big" is waitlisted'
+    # then: one mail per language, each with its reasons in that language
+    by_reader = {tuple(message.to): message for message in mailoutbox}
+    assert set(by_reader) == {("founder@fjord.example",), ("john@fjord.example",)}
+    norwegian = by_reader[("founder@fjord.example",)]
+    assert norwegian.subject == "Søknaden «Too big» står på venteliste"
+    assert "minst hvert 10. minutt" in norwegian.body
+    assert "har poolen 2280 ledige GPU-timer; søknaden trenger 3000." in norwegian.body
+    assert "GPU-hours free" not in norwegian.body
+    english_mail = by_reader[("john@fjord.example",)]
+    assert english_mail.subject == 'Application "Too big" is waitlisted'
+    assert "the pool has 2280 GPU-hours free; the request needs 3000." in english_mail.body
 
 
 @pytest.mark.parametrize(
