@@ -1,66 +1,37 @@
 """The mails people get about their applications and allocations: plain subjects, the next
 step, a link to the page where they act, in each recipient's language (Norwegian bokmål or
-English). The tasks send what these functions compose.
-
-Each mail is a template per language, `allocations/email/<name>.<language>.txt`, whose first
-line is the subject: a mail reads better written whole in each language than assembled from
-translated pieces."""
+English). The tasks send what these functions compose; `portal.mail` composes them, from a
+template per language, `allocations/email/<name>.<language>.txt`."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from accounts.models import MembershipRole, User
 from allocations.models import Allocation, Application, ApplicationStatus
-from allocations.reasons import translated
+from allocations.reasons import lazily_translated
+from portal import mail
 
 WAITLIST_BEAT = "recheck-all-waitlists"
 
 
-def languages() -> list[str]:
-    return [code for code, _ in getattr(settings, "LANGUAGES", [(settings.LANGUAGE_CODE, "")])]
-
-
-def language_of(user: User) -> str:
-    """The user's own language setting when it names a language the portal speaks, else the
-    site's default."""
-    chosen = str(getattr(user, "language", "") or "")
-    known = languages()
-    if chosen in known:
-        return chosen
-    base = chosen.split("-")[0]
-    if base in known:
-        return base
-    return "nb" if base in ("no", "nn") and "nb" in known else settings.LANGUAGE_CODE
-
-
-def absolute(path: str) -> str:
-    return f"{settings.PORTAL_PUBLIC_URL}{path}"
-
-
 def application_link(application: Application) -> str:
     """The application's page for applicants, or its API resource where no page exists."""
-    try:
-        path = reverse("pages:application", kwargs={"application_id": application.pk})
-    except NoReverseMatch:
-        path = f"/api/v1/applications/{application.pk}/"
-    return absolute(path)
+    return mail.page_link(
+        "pages:application",
+        f"/api/v1/applications/{application.pk}/",
+        application_id=application.pk,
+    )
 
 
 def allocations_link() -> str:
-    try:
-        return absolute(reverse("pages:allocations"))
-    except NoReverseMatch:
-        return absolute("/api/v1/allocations/")
+    return mail.page_link("pages:allocations", "/api/v1/allocations/")
 
 
 def waitlist_recheck_minutes() -> int:
@@ -71,39 +42,9 @@ def waitlist_recheck_minutes() -> int:
     return max(round(seconds / 60), 1)
 
 
-def _by_language(users: Iterable[User]) -> dict[str, list[str]]:
-    groups: dict[str, set[str]] = defaultdict(set)
-    for user in users:
-        groups[language_of(user)].add(user.email)
-    return {language: sorted(emails) for language, emails in sorted(groups.items())}
-
-
-def _render(name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
-    with translation.override(language):
-        if "reasons" in context:
-            context = {**context, "reasons": translated(context["reasons"])}
-        text = render_to_string(
-            [f"allocations/email/{name}.{language}.txt", f"allocations/email/{name}.en.txt"],
-            {**context, "language": language},
-        )
-    subject, _, body = text.partition("\n")
-    return " ".join(subject.split()), body.strip() + "\n"
-
-
 def compose(name: str, users: Iterable[User], context: dict[str, Any]) -> list[EmailMessage]:
-    """One mail per language among the recipients, each to those who read it."""
-    messages = []
-    for language, recipients in _by_language(users).items():
-        subject, body = _render(name, language, context)
-        messages.append(
-            EmailMessage(
-                subject=subject,
-                body=body,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                to=recipients,
-            )
-        )
-    return messages
+    """One mail per language among the recipients, from `allocations/email/<name>.*.txt`."""
+    return mail.compose(f"allocations/email/{name}", users, context)
 
 
 def _active_admins(organization: Any) -> list[User]:
@@ -134,7 +75,7 @@ def application_decided(application: Application) -> list[EmailMessage]:
         "pool": application.pool,
         "status": application.status,
         "statuses": ApplicationStatus,
-        "reasons": application.reasons,
+        "reasons": lazily_translated(application.reasons),
         "link": application_link(application),
         "due": due,
         "recheck_minutes": waitlist_recheck_minutes(),

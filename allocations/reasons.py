@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.utils.functional import lazy
 from django.utils.translation import gettext, gettext_noop
 
 # The messages, by key: English with named figures, translated by the catalogs.
@@ -138,6 +139,16 @@ def translated(entries: list[Any] | None) -> list[dict[str, Any]]:
     """Reasons as stored, each with its message in the active language."""
     return [
         {**entry, "message": message_of(entry)}
+        for entry in entries or []
+        if isinstance(entry, Mapping)
+    ]
+
+
+def lazily_translated(entries: list[Any] | None) -> list[dict[str, Any]]:
+    """Reasons whose message is written when it is read, in the language active then (a mail
+    composed once for readers of each language)."""
+    return [
+        {**entry, "message": lazy(message_of, str)(entry)}
         for entry in entries or []
         if isinstance(entry, Mapping)
     ]

@@ -34,6 +34,19 @@ urlpatterns = [
     path("allocations/", views.allocations, name="allocations"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("invitations/", views.invitations, name="invitations"),
+    path(
+        "invitations/<uuid:invitation_id>/accept/",
+        views.invitation_answer,
+        {"answer": "accept"},
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<uuid:invitation_id>/decline/",
+        views.invitation_answer,
+        {"answer": "decline"},
+        name="invitation-decline",
+    ),
     path("organizations/<uuid:organization_id>/", views.organization, name="organization"),
     path(
         "organizations/<uuid:organization_id>/members/<uuid:user_id>/remove/",

@@ -44,6 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         user = _user(request)
         context["organizations"] = queries.memberships(user=user)
+        context["invitations"] = list(account_selectors.invitation_list_for_invitee(user=user))
         context["recent"] = list(
             allocation_selectors.application_list_for_user(user=user).filter(
                 organization__memberships__user=user
@@ -299,3 +300,35 @@ def invitation_revoke(
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("pages:organization", organization_id=found.pk)
+
+
+@login_required(login_url="pages:sign-in")
+def invitations(request: HttpRequest) -> HttpResponse:
+    """The invitations sent to the signed-in person's email that they can still answer."""
+    user = _user(request)
+    found = account_selectors.invitation_list_for_invitee(user=user).select_related("invited_by")
+    return render(request, "pages/invitations.html", {"invitations": found})
+
+
+@login_required(login_url="pages:sign-in")
+@require_POST
+def invitation_answer(request: HttpRequest, invitation_id: UUID, answer: str) -> HttpResponse:
+    """Accept (the membership is made, with the invited role) or decline an invitation."""
+    user = _user(request)
+    invitation = account_selectors.invitation_get_for_invitee(
+        user=user, invitation_id=invitation_id
+    )
+    name = invitation.organization.name
+    try:
+        if answer == "accept":
+            account_services.invitation_accept(invitation=invitation, actor=user)
+        else:
+            account_services.invitation_decline(invitation=invitation, actor=user)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("pages:invitations")
+    if answer == "accept":
+        messages.success(request, _("You are now a member of %(name)s.") % {"name": name})
+        return redirect("pages:organization", organization_id=invitation.organization_id)
+    messages.success(request, _("You declined the invitation to %(name)s.") % {"name": name})
+    return redirect("pages:invitations")

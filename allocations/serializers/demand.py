@@ -174,6 +174,7 @@ class DecisionInputSerializer(StrictSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.EmailField(source="actor.email", read_only=True, allow_null=True)
+    reasons = ReasonSerializer(many=True, read_only=True)
 
     class Meta:
         model = AuditEvent

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, MembershipRole, Organization, User
@@ -138,10 +139,13 @@ def test_an_admin_invites_an_email_and_no_membership_exists_yet(
     [mail] = mailoutbox
     assert mail.to == [NEWCOMER]
     assert mail.subject == "You are invited to join Fjord AI AS"
-    assert "cto@fjord.example invites you to join Fjord AI AS on the GPU portal as an admin" in (
-        mail.body
-    )
-    assert f"/api/v1/invitations/{invitation.pk}/accept/" in mail.body
+    assert (
+        "(cto@fjord.example) invites you to join Fjord AI AS on the priority-access compute "
+        "portal as an admin."
+    ) in mail.body
+    assert f"accept or decline: {settings.PORTAL_PUBLIC_URL}/invitations/" in mail.body
+    assert f"portal invitations accept {invitation.pk}" in mail.body
+    assert "No account has this address yet" not in mail.body
 
 
 def test_no_mail_goes_out_for_an_invitation_revoked_before_it_was_sent(

@@ -4,6 +4,7 @@ invitation: see test_api_invitations.py)."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from accounts.models import Membership, MembershipRole, Organization
 from accounts.tasks import notify_organization_verified
@@ -476,8 +477,10 @@ def test_the_verification_mail_goes_to_the_admins_once_the_task_runs(
     assert mail.to == ["ceo@fjord.example", "cto@fjord.example"]
     assert mail.subject == "Fjord AI AS is verified"
     assert mail.body == (
-        "Fjord AI AS has been verified by the site's operators. Its members can now be granted "
-        "GPU-hours in the programs it is eligible for."
+        "Fjord AI AS has been verified by the site's operators. Its members can now apply for "
+        "GPU-hours in the programs it is eligible for, and be granted them.\n\n"
+        "Next step:\nSee what your programs can still take, and apply: "
+        f"{settings.PORTAL_PUBLIC_URL}/programs/\n"
     )
 
 

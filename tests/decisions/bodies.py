@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
+from tests.decisions.support import said
 
 NOT_FOUND = {"code": "not_found", "message": "Not found."}
 NOT_AUTHENTICATED = {
@@ -82,7 +83,7 @@ def application_body(application: Application) -> dict[str, Any]:
         "data_stays_in_eea": row.data_stays_in_eea,
         "model_lineage": row.model_lineage,
         "status": row.status,
-        "reasons": row.reasons,
+        "reasons": said(row.reasons),
         "failed_day": day(row.failed_day),
         "holds_capacity": row.holds_capacity,
         "created_at": when(row.created_at),
@@ -125,7 +126,7 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
         "verb": event.verb,
         "before": event.before,
         "after": event.after,
-        "reasons": event.reasons,
+        "reasons": said(event.reasons),
     }
 
 

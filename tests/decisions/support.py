@@ -14,3 +14,12 @@ def queued_tasks(callbacks: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
         if task is not None and hasattr(task, "name"):
             found.append((task.name.rsplit(".", 1)[-1], tuple(callback.args)))
     return found
+
+
+def said(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored reasons as the API and the pages give them: code, message and day (the stored
+    message key and figures are how another language writes them again)."""
+    return [
+        {name: entry[name] for name in ("code", "message", "day") if name in entry}
+        for entry in reasons
+    ]

@@ -12,7 +12,7 @@ from allocations.models import Allocation, BackendCall, PoolDay, QuotaUsage
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from portal.errors import InvalidTransition
-from tests.decisions.support import queued_tasks
+from tests.decisions.support import queued_tasks, said
 
 pytestmark = pytest.mark.django_db
 
@@ -324,7 +324,7 @@ def test_an_extension_that_leaves_a_gap_is_rejected_and_leaves_the_allocation_al
 
     # then
     assert extension.status == "rejected"
-    assert extension.reasons == [
+    assert said(extension.reasons) == [
         {
             "code": "invalid_change",
             "message": "An extension starts the day after the allocation ends.",

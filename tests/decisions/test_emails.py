@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage, get_connection
 from accounts.models import MembershipRole
 from allocations import notifications, tasks
 from allocations.models import Application, ApplicationStatus
+from portal import mail
 from tests.factories import MembershipFactory, UserFactory
 
 
@@ -87,7 +88,7 @@ def test_a_users_language_setting_is_read_leniently(
     settings.LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
     user = UserFactory.build(email="someone@example.org")
     user.language = setting
-    assert notifications.language_of(user) == expected
+    assert mail.language_of(user) == expected
 
 
 def test_without_smtp_a_mail_is_logged_at_info_with_its_plain_subject(

@@ -11,6 +11,7 @@ from accounts.authz import SYSTEM
 from allocations.models import Allocation, CapacityEvent, PoolDay, ProgramDay, QuotaUsage
 from allocations.services import applications as services
 from allocations.services import inventory
+from tests.decisions.support import said
 
 pytestmark = pytest.mark.django_db
 
@@ -121,14 +122,14 @@ def test_a_hold_that_expires_when_its_window_starts_is_released(
     held.refresh_from_db()
     waiting.refresh_from_db()
     assert (held.status, held.holds_capacity) == ("rejected", False)
-    assert held.reasons == [
+    assert said(held.reasons) == [
         {
             "code": "hold_expired",
             "message": "The window started before a decision could be made.",
         }
     ]
     assert waiting.status == "rejected"
-    assert waiting.reasons == [
+    assert said(waiting.reasons) == [
         {
             "code": "window_in_past",
             "message": "The window started before a decision could be made.",

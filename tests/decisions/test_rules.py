@@ -11,6 +11,7 @@ import pytest
 from accounts.models import Membership
 from allocations.models import Allocation, Application, PoolDay, PowerPhase, QuotaUsage
 from allocations.services import allocations as allocation_services
+from tests.decisions.support import said
 from tests.factories import (
     AllocationLineage,
     CapacityEventFactory,
@@ -58,7 +59,7 @@ def test_a_closed_program_is_rejected_and_changes_nothing(draft, decide, fast_la
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {"code": "program_closed", "message": "The program Fast lane is closed."}
     ]
     assert snapshot() == before
@@ -87,7 +88,7 @@ def test_an_ineligible_organization_is_rejected_and_changes_nothing(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [{"code": "not_eligible", "message": message}]
+    assert said(decided.reasons) == [{"code": "not_eligible", "message": message}]
     assert snapshot() == before
 
 
@@ -102,7 +103,7 @@ def test_an_applicant_who_left_the_organization_is_not_eligible(draft, decide, f
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {"code": "not_eligible", "message": "The applicant is not a member of the organization."}
     ]
     assert snapshot() == before
@@ -122,7 +123,7 @@ def test_an_unverified_organization_may_apply_where_no_verification_is_required(
 
     # then
     assert decided.status == "approved"
-    assert decided.reasons == [AUTO_APPROVED]
+    assert said(decided.reasons) == [AUTO_APPROVED]
 
 
 def test_a_closed_pool_is_rejected_and_changes_nothing(draft, decide, pool, snapshot):
@@ -137,7 +138,7 @@ def test_a_closed_pool_is_rejected_and_changes_nothing(draft, decide, pool, snap
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {"code": "pool_closed", "message": "The pool narvik-test takes no applications."}
     ]
     assert snapshot() == before
@@ -172,7 +173,7 @@ def test_a_request_outside_the_bounds_is_rejected_and_changes_nothing(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [{"code": "out_of_bounds", "message": message}]
+    assert said(decided.reasons) == [{"code": "out_of_bounds", "message": message}]
     assert snapshot() == before
 
 
@@ -187,7 +188,7 @@ def test_a_request_at_the_bounds_is_approved(draft, decide, window, gpu_hours, f
 
     # then
     assert decided.status == "approved"
-    assert decided.reasons == [AUTO_APPROVED]
+    assert said(decided.reasons) == [AUTO_APPROVED]
 
 
 def test_a_window_that_started_yesterday_is_rejected_and_changes_nothing(
@@ -202,7 +203,7 @@ def test_a_window_that_started_yesterday_is_rejected_and_changes_nothing(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {"code": "window_in_past", "message": "The window starts in the past."}
     ]
     assert snapshot() == before
@@ -248,7 +249,7 @@ def test_a_change_that_does_not_fit_its_allocation_is_rejected_and_changes_nothi
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [{"code": "invalid_change", "message": message}]
+    assert said(decided.reasons) == [{"code": "invalid_change", "message": message}]
     assert snapshot() == before
 
 
@@ -267,7 +268,7 @@ def test_a_supplement_in_another_program_is_an_invalid_change(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [WRONG_ALLOCATION]
+    assert said(decided.reasons) == [WRONG_ALLOCATION]
     assert snapshot() == before
 
 
@@ -287,7 +288,7 @@ def test_a_supplement_in_another_pool_is_an_invalid_change(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [WRONG_ALLOCATION]
+    assert said(decided.reasons) == [WRONG_ALLOCATION]
     assert snapshot() == before
 
 
@@ -304,7 +305,9 @@ def test_a_supplement_to_an_expired_allocation_is_an_invalid_change(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [{"code": "invalid_change", "message": "The allocation is expired."}]
+    assert said(decided.reasons) == [
+        {"code": "invalid_change", "message": "The allocation is expired."}
+    ]
     assert snapshot() == before
 
 
@@ -321,7 +324,9 @@ def test_a_supplement_to_a_released_allocation_is_an_invalid_change(
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [{"code": "invalid_change", "message": "The allocation is released."}]
+    assert said(decided.reasons) == [
+        {"code": "invalid_change", "message": "The allocation is released."}
+    ]
     assert snapshot() == before
 
 
@@ -338,7 +343,7 @@ def test_a_prohibited_use_is_rejected_and_changes_nothing(draft, decide, snapsho
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "prohibited_use",
             "message": "The declared use is prohibited under the AI Act (art. 5).",
@@ -354,7 +359,7 @@ def test_a_minimal_or_limited_use_is_approved_by_the_worker(draft, decide, risk_
 
     # then
     assert decided.status == "approved"
-    assert decided.reasons == [AUTO_APPROVED]
+    assert said(decided.reasons) == [AUTO_APPROVED]
 
 
 @pytest.mark.parametrize(
@@ -381,7 +386,7 @@ def test_a_flagged_request_goes_to_review_and_holds_its_capacity_and_quota(
 
     # then
     assert decided.status == "in_review"
-    assert decided.reasons == reasons
+    assert said(decided.reasons) == reasons
     assert decided.holds_capacity
     gpu_hours = decided.gpu_hours
     assert totals()["pool"] == (0, gpu_hours)
@@ -404,7 +409,7 @@ def test_a_lineage_reaching_the_systemic_risk_threshold_goes_to_review(
 
     # then
     assert decided.status == "in_review"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "systemic_risk",
             "message": "The lineage fjord-7b would reach 1.00E+25 FLOP of training compute, "
@@ -425,7 +430,7 @@ def test_a_lineage_just_below_the_threshold_is_approved(draft, decide, pool, sta
 
     # then
     assert decided.status == "approved"
-    assert decided.reasons == [AUTO_APPROVED]
+    assert said(decided.reasons) == [AUTO_APPROVED]
 
 
 def test_the_lineage_sum_counts_other_organizations_and_skips_revoked_allocations(
@@ -446,7 +451,7 @@ def test_the_lineage_sum_counts_other_organizations_and_skips_revoked_allocation
 
     # then
     assert [r["code"] for r in shared.reasons] == ["systemic_risk"]
-    assert revoked_only.reasons == [AUTO_APPROVED]
+    assert said(revoked_only.reasons) == [AUTO_APPROVED]
 
 
 # --- 4. quota ------------------------------------------------------------------------------------
@@ -465,7 +470,7 @@ def test_over_quota_is_rejected_and_changes_nothing(draft, decide, fast_lane, wi
 
     # then
     assert decided.status == "rejected"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "over_quota",
             "message": "The organization holds 1000 GPU-hours in Fast lane; with this request "
@@ -541,7 +546,7 @@ def test_a_request_past_the_pool_is_waitlisted_on_the_first_full_day(
     # then
     day = today + timedelta(days=3)
     assert decided.status == "waitlisted"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "capacity_pool",
             "message": f"On {day} the pool has 280 GPU-hours free; the request needs 500.",
@@ -567,7 +572,7 @@ def test_a_request_past_the_programs_limit_is_waitlisted_on_the_first_full_day(
     # then
     day = today + timedelta(days=2)
     assert decided.status == "waitlisted"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "capacity_program",
             "message": f"On {day} the program may take 596 more GPU-hours (its share, what "
@@ -604,7 +609,7 @@ def test_a_curtailed_day_waitlists_with_capacity_power_on_that_day(
 
     # then
     assert decided.status == "waitlisted"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "capacity_power",
             "message": f"On {day} the site has 0.240 MWh of its power envelope free; the "
@@ -630,7 +635,7 @@ def test_a_site_envelope_too_small_for_the_pool_waitlists_from_the_first_day(
     # then
     day = today + timedelta(days=1)
     assert decided.status == "waitlisted"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "capacity_power",
             "message": f"On {day} the site has 1.200 MWh of its power envelope free; the "
@@ -658,7 +663,7 @@ def test_the_power_check_counts_every_pool_of_the_site(
     # then
     day = today + timedelta(days=1)
     assert decided.status == "waitlisted"
-    assert decided.reasons == [
+    assert said(decided.reasons) == [
         {
             "code": "capacity_power",
             "message": f"On {day} the site has 0.155 MWh of its power envelope free; the "
@@ -680,7 +685,7 @@ def test_an_eligible_request_at_the_auto_approve_limit_is_approved_and_committed
 
     # then
     assert decided.status == "approved"
-    assert decided.reasons == [AUTO_APPROVED]
+    assert said(decided.reasons) == [AUTO_APPROVED]
     assert not decided.holds_capacity
     allocation = Allocation.objects.get(application=decided)
     assert (allocation.granted_gpu_hours, allocation.status) == (10_000, "scheduled")

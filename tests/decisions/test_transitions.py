@@ -10,7 +10,7 @@ from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
 from portal.errors import InvalidTransition
-from tests.decisions.support import queued_tasks
+from tests.decisions.support import queued_tasks, said
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +271,9 @@ def test_withdrawing_from_review_releases_the_hold_and_the_quota(
 
     # then
     assert withdrawn.status == "withdrawn"
-    assert withdrawn.reasons == [{"code": "withdrawn", "message": "Withdrawn by the applicant."}]
+    assert said(withdrawn.reasons) == [
+        {"code": "withdrawn", "message": "Withdrawn by the applicant."}
+    ]
     assert not withdrawn.holds_capacity
     assert withdrawn.decided_by == founder
     assert totals() == {
@@ -330,7 +332,9 @@ def test_rejecting_from_review_releases_the_hold_and_tells_the_applicant(
 
     # then
     assert rejected.status == "rejected"
-    assert rejected.reasons == [{"code": "rejected_by_reviewer", "message": "Not a research use."}]
+    assert said(rejected.reasons) == [
+        {"code": "rejected_by_reviewer", "message": "Not a research use."}
+    ]
     assert (rejected.decided_by, rejected.holds_capacity) == (reviewer, False)
     assert totals() == {"pool": (0, 0), "program": (0, 0), "site_wh": (0, 0), "quota": 0}
     assert queued_tasks(callbacks) == [
@@ -351,7 +355,7 @@ def test_rejecting_from_the_waitlist_changes_no_ledger_row(
 
     # then
     assert rejected.status == "rejected"
-    assert rejected.reasons == [{"code": "rejected_by_reviewer", "message": "no"}]
+    assert said(rejected.reasons) == [{"code": "rejected_by_reviewer", "message": "no"}]
     assert rejected.failed_day is None
     assert snapshot() == before
     assert queued_tasks(callbacks) == [
@@ -367,7 +371,7 @@ def test_approving_from_review_commits_the_hold_and_grants_the_allocation(
 
     # then
     assert approved.status == "approved"
-    assert approved.reasons == [{"code": "approved_by_reviewer", "message": "Good."}]
+    assert said(approved.reasons) == [{"code": "approved_by_reviewer", "message": "Good."}]
     assert (approved.decided_by, approved.holds_capacity) == (reviewer, False)
     assert totals()["pool"] == (12_000, 0)
     assert totals()["program"] == (12_000, 0)

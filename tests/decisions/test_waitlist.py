@@ -15,7 +15,7 @@ from allocations.models import Allocation, Application, CapacityEvent
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from allocations.services import inventory
-from tests.decisions.support import queued_tasks
+from tests.decisions.support import queued_tasks, said
 from tests.factories import CapacityEventFactory, PoolFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +140,7 @@ def test_a_waitlisted_request_that_now_fits_but_is_flagged_goes_to_review_with_a
         True,
         None,
     )
-    assert waiting.reasons == [
+    assert said(waiting.reasons) == [
         {"code": "data_outside_eea", "message": "Data leaving the EEA is decided by a reviewer."}
     ]
     assert totals()["pool"] == (0, 1_000)
@@ -165,7 +165,7 @@ def test_a_waitlisted_request_whose_window_started_is_rejected_on_recheck(
     assert moved == 1
     waiting.refresh_from_db()
     assert waiting.status == "rejected"
-    assert waiting.reasons == [
+    assert said(waiting.reasons) == [
         {"code": "window_in_past", "message": "The window starts in the past."}
     ]
     assert totals()["pool"] == (0, 0)

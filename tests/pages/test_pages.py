@@ -231,3 +231,74 @@ def test_the_admins_view_site_link_leads_to_a_page(operator):
     # then: "View site" links to /, which answers
     assert 'href="/"' in admin.content.decode()
     assert _client(operator).get("/").status_code == 200
+
+
+def _invite(startup, founder, email, role="member"):
+    from accounts.services import invitation_create
+
+    return invitation_create(organization=startup, email=email, role=role, actor=founder)
+
+
+def test_an_invitee_sees_the_invitation_at_home_and_accepts_it_on_the_invitations_page(
+    founder, startup
+):
+    # given: an invitation to someone with an account and no membership
+    newcomer = UserFactory(email="newcomer@uit.example")
+    invitation = _invite(startup, founder, "newcomer@uit.example", role="admin")
+    browser = _client(newcomer)
+
+    # when: home points to it, the invitations page lists it, and the invitee accepts
+    home = browser.get("/").content.decode()
+    listed = browser.get("/invitations/").content.decode()
+    accepted = browser.post(f"/invitations/{invitation.pk}/accept/")
+
+    # then: the membership exists with the invited role; the page of the organization follows
+    assert "You have an invitation to answer." in home
+    assert startup.name in home
+    assert f'action="/invitations/{invitation.pk}/accept/"' in listed
+    assert founder.full_name in listed
+    assert accepted.status_code == 302
+    assert accepted["Location"] == f"/organizations/{startup.pk}/"
+    membership = startup.memberships.get(user=newcomer)
+    assert membership.role == MembershipRole.ADMIN
+    invitation.refresh_from_db()
+    assert invitation.status == "accepted"
+    assert "No invitations to answer." in browser.get("/invitations/").content.decode()
+
+
+def test_an_invitee_declines_and_no_membership_is_made(founder, startup):
+    newcomer = UserFactory(email="newcomer@uit.example", language="nb")
+    invitation = _invite(startup, founder, "newcomer@uit.example")
+    browser = _client(newcomer)
+
+    answer = browser.post(f"/invitations/{invitation.pk}/decline/", follow=True)
+
+    assert "Du takket nei til invitasjonen fra" in answer.content.decode()
+    assert not startup.memberships.filter(user=newcomer).exists()
+    invitation.refresh_from_db()
+    assert invitation.status == "declined"
+
+
+def test_someone_elses_invitation_cannot_be_answered_and_a_used_one_says_why(
+    founder, startup, researcher
+):
+    # given
+    invitation = _invite(startup, founder, "newcomer@uit.example")
+    newcomer = UserFactory(email="newcomer@uit.example")
+
+    # when: another signed-in person tries, then the invitee answers twice
+    stranger = _client(researcher).post(f"/invitations/{invitation.pk}/accept/")
+    _client(newcomer).post(f"/invitations/{invitation.pk}/decline/")
+    again = _client(newcomer).post(f"/invitations/{invitation.pk}/accept/", follow=True)
+
+    # then
+    assert stranger.status_code == 404
+    assert "The invitation is declined: it cannot be accepted." in again.content.decode()
+    assert not startup.memberships.filter(user=newcomer).exists()
+
+
+def test_answering_an_invitation_needs_a_post(founder, startup):
+    invitation = _invite(startup, founder, "newcomer@uit.example")
+    newcomer = UserFactory(email="newcomer@uit.example")
+
+    assert _client(newcomer).get(f"/invitations/{invitation.pk}/accept/").status_code == 405

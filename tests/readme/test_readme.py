@@ -39,6 +39,11 @@ BLOCK = re.compile(
 EXPECTED = [
     ['"email": "founder@fjordai.example"'],
     ['"status": "submitted"', '"status": "approved"', '"code": "auto_approved"'],
+    [
+        "pap_…",
+        '{"accepted":1,"duplicates":0,"rejected":[]}',
+        '{"accepted":0,"duplicates":1,"rejected":[]}',
+    ],
     ["Signed in as founder@fjordai.example", "no-startups-fast-lane", "approved"],
 ]
 
