@@ -7,7 +7,7 @@ the service is missing they skip with the reason, except under CI (CI=true), whe
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -46,6 +46,17 @@ def _fresh_rate_limits() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Iterator[None]:
+    # A request activates its reader's language for the thread (LocaleMiddleware), and it
+    # stays active after the response, as in a server where the next request sets its own.
+    # A test that then calls a service directly would read the last request's language.
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from accounts.models import MembershipRole, Organization, User
 from allocations.models import (
     Allocation,
     Application,
+    ApplicationStatus,
     GpuPool,
     PoolDay,
     Program,
@@ -101,6 +102,14 @@ def draft(founder: User, startup: Organization, fast_lane: Program, pool: GpuPoo
         return services.application_create(applicant=applicant or founder, values=values)
 
     return make
+
+
+@pytest.fixture
+def too_big(draft: Any, decide: Any, window: Any) -> Application:
+    """Waitlisted for good: 100 GPUs give 2,280 GPU-hours a day, and it asks 3,000 a day."""
+    application = decide(draft(title="Too big", gpu_hours=9_000, **window(2, 4)))
+    assert application.status == ApplicationStatus.WAITLISTED
+    return application
 
 
 @pytest.fixture

@@ -45,14 +45,6 @@ def in_review(draft: Any, decide: Any) -> Application:
     return application
 
 
-@pytest.fixture
-def waitlisted(draft: Any, decide: Any, window: Any) -> Application:
-    # 100 GPUs give 2,280 GPU-hours a day: 3,000 a day can never fit
-    application = decide(draft(title="Too big", gpu_hours=9_000, **window(2, 4)))
-    assert application.status == ApplicationStatus.WAITLISTED
-    return application
-
-
 def page(application: Application) -> str:
     return reverse("admin:allocations_application_change", args=[application.pk])
 
@@ -69,7 +61,7 @@ def messages_of(response: Any) -> list[str]:
 
 
 def test_index_shows_the_queue_the_waitlist_and_their_oldest_age_against_the_target(
-    console: Client, in_review: Application, waitlisted: Application
+    console: Client, in_review: Application, too_big: Application
 ) -> None:
     # given: the one in review waited longer than its program's target of 2 days
     Application.objects.filter(pk=in_review.pk).update(
@@ -162,17 +154,17 @@ def test_reject_without_a_reason_is_refused_and_changes_nothing(
 
 
 def test_reviewer_rejects_a_waitlisted_application_from_its_page(
-    console: Client, waitlisted: Application
+    console: Client, too_big: Application
 ) -> None:
-    html = console.get(page(waitlisted)).content.decode()
+    html = console.get(page(too_big)).content.decode()
     assert 'id="approve-button"' not in html
     assert 'id="reject-button"' in html
 
-    console.post(decide_url(waitlisted), {"decision": "reject", "reason": "Out of scope."})
+    console.post(decide_url(too_big), {"decision": "reject", "reason": "Out of scope."})
 
-    waitlisted.refresh_from_db()
-    assert waitlisted.status == ApplicationStatus.REJECTED
-    assert waitlisted.reasons[0]["message"] == "Out of scope."
+    too_big.refresh_from_db()
+    assert too_big.status == ApplicationStatus.REJECTED
+    assert too_big.reasons[0]["message"] == "Out of scope."
 
 
 def test_an_operator_who_does_not_review_the_program_sees_why_and_cannot_decide(
@@ -332,7 +324,7 @@ def test_audit_trail_is_paginated(console: Client, in_review: Application) -> No
 
 
 def test_the_application_pages_trail_links_to_its_events_alone(
-    console: Client, in_review: Application, waitlisted: Application
+    console: Client, in_review: Application, too_big: Application
 ) -> None:
     # given
     for index in range(12):

@@ -12,24 +12,16 @@ from django.core.mail import EmailMessage, get_connection
 
 from accounts.models import MembershipRole
 from allocations import notifications, tasks
-from allocations.models import Application, ApplicationStatus
+from allocations.models import Application
 from portal import mail
 from tests.factories import MembershipFactory, UserFactory
 
 
-@pytest.fixture
-def waitlisted(draft: Any, decide: Any, window: Any) -> Application:
-    # 100 GPUs give 2,280 GPU-hours a day: 3,000 a day can never fit
-    application = decide(draft(title="Too big", gpu_hours=9_000, **window(2, 4)))
-    assert application.status == ApplicationStatus.WAITLISTED
-    return application
-
-
 def test_a_waitlisted_mail_says_when_it_is_checked_again_and_what_to_do(
-    waitlisted: Application, mailoutbox: list[EmailMessage]
+    too_big: Application, mailoutbox: list[EmailMessage]
 ) -> None:
     # when
-    tasks.notify_application_decided(str(waitlisted.pk), "waitlisted")
+    tasks.notify_application_decided(str(too_big.pk), "waitlisted")
 
     # then
     [mail] = mailoutbox
@@ -38,8 +30,8 @@ def test_a_waitlisted_mail_says_when_it_is_checked_again_and_what_to_do(
         "It is checked again whenever capacity frees in narvik-test, and at least every 10 "
         "minutes, in program priority and then submission order"
     ) in mail.body
-    assert f"when its window starts on {waitlisted.start_date}, it is rejected" in mail.body
-    assert notifications.application_link(waitlisted) in mail.body
+    assert f"when its window starts on {too_big.start_date}, it is rejected" in mail.body
+    assert notifications.application_link(too_big) in mail.body
 
 
 def test_the_recheck_interval_is_the_beats(settings: Any) -> None:
@@ -53,7 +45,7 @@ def test_the_recheck_interval_is_the_beats(settings: Any) -> None:
 
 
 def test_each_reader_gets_the_mail_in_their_language(
-    waitlisted: Application, founder: Any, settings: Any, mailoutbox: list[EmailMessage]
+    too_big: Application, founder: Any, settings: Any, mailoutbox: list[EmailMessage]
 ) -> None:
     settings.LANGUAGES = [("en", "English"), ("nb", "Norsk bokmål")]
     # given: the applicant chose Norwegian in their settings (stored), and another admin of
@@ -61,10 +53,10 @@ def test_each_reader_gets_the_mail_in_their_language(
     founder.language = "nb"
     founder.save(update_fields=["language"])
     english = UserFactory(email="john@fjord.example", language="en")
-    MembershipFactory(user=english, organization=waitlisted.organization, role=MembershipRole.ADMIN)
+    MembershipFactory(user=english, organization=too_big.organization, role=MembershipRole.ADMIN)
 
     # when: the task reads the recipients from the database
-    tasks.notify_application_decided(str(waitlisted.pk), "waitlisted")
+    tasks.notify_application_decided(str(too_big.pk), "waitlisted")
 
     # then: one mail per language, each with its reasons in that language
     by_reader = {tuple(message.to): message for message in mailoutbox}

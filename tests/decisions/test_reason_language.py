@@ -20,16 +20,8 @@ from allocations.services import applications as services
 from portal import translations
 
 
-@pytest.fixture
-def waitlisted(draft: Any, decide: Any, window: Any) -> Application:
-    # 100 GPUs give 2,280 GPU-hours a day: 3,000 a day can never fit
-    application = decide(draft(title="Too big", gpu_hours=9_000, **window(2, 4)))
-    assert application.status == ApplicationStatus.WAITLISTED
-    return application
-
-
-def test_a_reason_is_stored_in_english_with_its_key_and_figures(waitlisted: Application) -> None:
-    [stored] = waitlisted.reasons
+def test_a_reason_is_stored_in_english_with_its_key_and_figures(too_big: Application) -> None:
+    [stored] = too_big.reasons
     assert stored["code"] == "capacity_pool"
     assert stored["message_key"] == "capacity_pool"
     assert stored["params"] == {"day": stored["day"], "free": 2280, "needs": 3000}
@@ -46,26 +38,26 @@ def test_a_reason_is_stored_in_english_with_its_key_and_figures(waitlisted: Appl
     ],
 )
 def test_the_api_gives_the_reason_in_the_language_asked_for(
-    waitlisted: Application, founder: Any, api: Any, language: str, expected: str
+    too_big: Application, founder: Any, api: Any, language: str, expected: str
 ) -> None:
     # given: a bearer token, as client tools call
     issued = token_create(user=founder, name="laptop")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
 
     # when
-    answer = api.get(f"/api/v1/applications/{waitlisted.pk}/", HTTP_ACCEPT_LANGUAGE=language)
+    answer = api.get(f"/api/v1/applications/{too_big.pk}/", HTTP_ACCEPT_LANGUAGE=language)
 
     # then: the same code and day, the message in that language
     assert answer.status_code == 200, answer.content
     [given] = answer.json()["reasons"]
     assert given["code"] == "capacity_pool"
-    assert given["day"] == waitlisted.reasons[0]["day"]
+    assert given["day"] == too_big.reasons[0]["day"]
     assert expected in given["message"]
     assert set(given) == {"code", "message", "day"}
 
 
 def test_a_users_language_setting_chooses_the_language_of_reasons_in_lists(
-    waitlisted: Application, founder: Any, api: Any
+    too_big: Application, founder: Any, api: Any
 ) -> None:
     founder.language = "nb"
     founder.save(update_fields=["language"])
@@ -75,7 +67,7 @@ def test_a_users_language_setting_chooses_the_language_of_reasons_in_lists(
     answer = api.get("/api/v1/applications/", HTTP_ACCEPT_LANGUAGE="en")
 
     assert answer.status_code == 200
-    [row] = [row for row in answer.json()["results"] if row["id"] == str(waitlisted.pk)]
+    [row] = [row for row in answer.json()["results"] if row["id"] == str(too_big.pk)]
     assert "ledige GPU-timer" in row["reasons"][0]["message"]
 
 
@@ -107,14 +99,14 @@ def test_a_draft_refused_before_submit_says_why_in_norwegian_with_the_figures(
 
 
 def test_the_applicants_page_shows_the_reason_in_norwegian(
-    waitlisted: Application, founder: Any
+    too_big: Application, founder: Any
 ) -> None:
     founder.language = "nb"
     founder.save(update_fields=["language"])
     browser = Client()
     browser.force_login(founder)
 
-    page = browser.get(f"/applications/{waitlisted.pk}/")
+    page = browser.get(f"/applications/{too_big.pk}/")
 
     assert page.status_code == 200
     assert "har poolen 2280 ledige GPU-timer" in page.content.decode()
