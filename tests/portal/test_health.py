@@ -118,3 +118,58 @@ def test_readyz_answers_503_naming_the_database_when_it_is_away(client, monkeypa
     assert response.json()["status"] == "unavailable"
     assert response.json()["checks"]["database"] == "error: OperationalError"
     assert response.json()["unavailable"] == ["database"]
+
+
+def test_readyz_gives_up_on_a_database_host_that_never_answers_within_the_connect_timeout(
+    tmp_path,
+):
+    # given: a "database" that accepts the TCP connection and then says nothing, as a host
+    # behind a dead proxy or a stuck node does; a fresh process configured for it
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    script = (
+        "import django, time; django.setup()\n"
+        "from django.test import Client\n"
+        "start = time.monotonic()\n"
+        "answer = Client().get('/readyz', HTTP_HOST='localhost')\n"
+        "seconds = round(time.monotonic() - start, 1)\n"
+        "print(answer.status_code, answer.json()['unavailable'], seconds)\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE")},
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SECRET_KEY": "test-only",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/portal",
+        "DATABASE_CONNECT_TIMEOUT": "2",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+
+    # when
+    started = time.monotonic()
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        silent.close()
+    elapsed = time.monotonic() - started
+
+    # then: 503 naming the database, after about the timeout, not the kernel's minutes
+    assert ran.returncode == 0, ran.stderr
+    status, _, seconds = ran.stdout.strip().partition(" ")
+    assert status == "503", ran.stdout
+    assert "'database'" in ran.stdout
+    assert float(seconds.rsplit(" ", 1)[-1]) < 10
+    assert elapsed < 30
