@@ -23,15 +23,28 @@ class RequestTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
 
 
+# What json.loads makes of an object or an array: exactly these types, never a subclass.
+_CONTAINERS = frozenset((dict, list))
+_is_container = _CONTAINERS.__contains__
+
+
 def _deeper_than(data: Any, limit: int) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
+    """Whether containers nest more than `limit` levels deep. Walks the body a level at a
+    time and descends only into the containers that hold containers: whether one does is
+    asked of all its values at once (`map` in C), so a batch of 10,000 flat records costs
+    10,000 such questions, not a Python step for each of their 70,000 values."""
+    level = [data] if type(data) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        deeper = []
+        for value in level:
+            children = value.values() if type(value) is dict else value
+            if any(map(_is_container, map(type, children))):
+                deeper.extend([child for child in children if type(child) in _CONTAINERS])
+        level = deeper
     return False
 
 

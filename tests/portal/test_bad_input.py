@@ -3,12 +3,14 @@ and changes nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
 from accounts.models import Organization
 from allocations.models import Application
+from portal.parsers import MAX_DEPTH, _deeper_than
 from tests.factories import CapacityEventFactory, PoolFactory, ProgramFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +45,24 @@ def test_json_nested_a_thousand_deep_is_a_malformed_request(client_for, member):
         "message": "JSON parse error - the body nests too deeply.",
     }
     assert Organization.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "deeper"),
+    [
+        ("[" * 32 + "]" * 32, False),
+        ("[" * 33 + "]" * 33, True),
+        ('{"a": ' * 32 + "1" + "}" * 32, False),
+        ('{"a": ' * 33 + "1" + "}" * 33, True),
+        # the deep branch beside shallow ones, and after a scalar
+        ('{"records": [{"a": 1}, ' + "[" * 31 + "]" * 31 + ', "x"]}', True),
+        ('{"records": [{"a": 1}, ' + "[" * 30 + "]" * 30 + ', "x"]}', False),
+        ('[1, "[[[[", {"b": "]]]"}]', False),
+        ("7", False),
+    ],
+)
+def test_the_depth_check_counts_levels_of_containers(body, deeper):
+    assert _deeper_than(json.loads(body), MAX_DEPTH) is deeper
 
 
 @pytest.mark.parametrize(
