@@ -14,8 +14,13 @@ class UsageRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     source = models.CharField(max_length=64, help_text="The reporting system, e.g. `slurm-narvik`.")
     external_id = models.CharField(max_length=128, help_text="The job id in that system.")
+    # No index of its own: `usage_allocation_end` starts with the allocation and serves every
+    # lookup by it (the PROTECT check too); one index fewer to write for each record ingested.
     allocation = models.ForeignKey(
-        "allocations.Allocation", on_delete=models.PROTECT, related_name="usage_records"
+        "allocations.Allocation",
+        on_delete=models.PROTECT,
+        related_name="usage_records",
+        db_index=False,
     )
     gpu_seconds = models.PositiveBigIntegerField("GPU-seconds")
     started_at = models.DateTimeField()

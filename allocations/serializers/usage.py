@@ -82,33 +82,45 @@ def _plain_text(value: Any, max_length: int) -> bool:
     )
 
 
-def _fast_record(record: Any, allocation_ids: dict[str, uuid.UUID]) -> dict[str, Any] | None:
+class _Plain:
+    """What one batch has learnt of its values: a source, an allocation and an energy appear
+    in many records of a batch, and are judged once each."""
+
+    __slots__ = ("allocations", "energies", "sources")
+
+    def __init__(self) -> None:
+        self.sources: set[str] = set()
+        self.allocations: dict[str, uuid.UUID] = {}
+        self.energies: dict[str, Decimal] = {}
+
+
+def _fast_record(record: Any, known: _Plain) -> dict[str, Any] | None:
     """The validated record, or None when it is not in the plain form (the serializer then
     decides). Times keep the offset they were given in: the same instants as the serializer's
     (which moves them to the current time zone), compared and stored alike, cheaper to read
-    and to write out again."""
+    and to write out again. Runs 10,000 times a batch: each check is the cheapest that
+    answers, and a value seen before in the batch is not judged again."""
     if type(record) is not dict or not (REQUIRED_FIELDS <= record.keys() <= RECORD_FIELDS):
         return None
     source, external_id = record["source"], record["external_id"]
-    allocation, seconds = record["allocation"], record["gpu_seconds"]
     started, ended = record["started_at"], record["ended_at"]
-    energy = record.get("energy_kwh")
+    seconds = record["gpu_seconds"]
     if not (
-        _plain_text(source, 64)
-        and _plain_text(external_id, 128)
-        and type(allocation) is str
-        and len(allocation) == 36
-        and type(seconds) is int
+        type(seconds) is int
         and -GPU_SECONDS_BOUND <= seconds <= GPU_SECONDS_BOUND
         and type(started) is str
         and type(ended) is str
-        and (energy is None or (type(energy) is str and ENERGY_PATTERN.fullmatch(energy)))
+        and (source in known.sources or (_plain_text(source, 64) and _learn(known, source)))
+        and _plain_text(external_id, 128)
     ):
         return None
+    allocation = record["allocation"]
+    if type(allocation) is not str or len(allocation) != 36:
+        return None
     try:
-        allocation_id = allocation_ids.get(allocation) or allocation_ids.setdefault(
-            allocation, uuid.UUID(allocation)
-        )
+        allocation_id = known.allocations.get(allocation)
+        if allocation_id is None:
+            allocation_id = known.allocations[allocation] = uuid.UUID(allocation)
         started_at = datetime.fromisoformat(started)
         ended_at = datetime.fromisoformat(ended)
     except ValueError:
@@ -130,10 +142,25 @@ def _fast_record(record: Any, allocation_ids: dict[str, uuid.UUID]) -> dict[str,
         "ended_at": ended_at,
     }
     if "energy_kwh" in record:
-        validated["energy_kwh"] = (
-            None if energy is None else Decimal(energy).quantize(ENERGY_PLACES)
-        )
+        energy = record["energy_kwh"]
+        if energy is None:
+            validated["energy_kwh"] = None
+        elif type(energy) is not str:
+            return None
+        elif (kwh := known.energies.get(energy)) is not None:
+            validated["energy_kwh"] = kwh
+        elif ENERGY_PATTERN.fullmatch(energy):
+            validated["energy_kwh"] = known.energies[energy] = Decimal(energy).quantize(
+                ENERGY_PLACES
+            )
+        else:
+            return None
     return validated
+
+
+def _learn(known: _Plain, source: str) -> bool:
+    known.sources.add(source)
+    return True
 
 
 def usage_batch_validate(data: Any) -> list[dict[str, Any]]:
@@ -148,11 +175,11 @@ def usage_batch_validate(data: Any) -> list[dict[str, Any]]:
         serializer = UsageBatchInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         return list(serializer.validated_data["records"])
-    allocation_ids: dict[str, uuid.UUID] = {}
+    known = _Plain()
     records: list[dict[str, Any]] = []
     errors: list[Any] = []
     for record in data["records"]:
-        validated = _fast_record(record, allocation_ids)
+        validated = _fast_record(record, known)
         if validated is None:
             single = UsageRecordInputSerializer(data=record)
             if single.is_valid():

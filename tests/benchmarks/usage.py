@@ -10,6 +10,7 @@ into a fresh copy of the table, and gives records per second of each and their r
 from __future__ import annotations
 
 import io
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,10 +88,13 @@ def usage(bench: Bench) -> Iterator[Row]:
         for number in range(batches_count)
     ]
 
+    # The bodies as a scheduler sends them, encoded before the clock starts: what is measured
+    # is the portal's work, not the test client's encoding.
+    bodies = [json.dumps({"records": batch}) for batch in batches]
     api_rates = []
-    for batch in batches:
+    for body in bodies:
         began = time.perf_counter()
-        response = client.post("/api/v1/usage/", {"records": batch}, format="json")
+        response = client.post("/api/v1/usage/", body, content_type="application/json")
         elapsed = time.perf_counter() - began
         assert response.status_code == 200, response.content[:500]
         assert response.json()["accepted"] == BATCH, response.json()
