@@ -33,3 +33,21 @@ class PortalFilterBackend(DjangoFilterBackend):
         if made is None:
             made = self._classes[key] = super().get_filterset_class(view, queryset)
         return made
+
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        if (
+            not getattr(view, "filterset_class", None)
+            and getattr(view, "filterset_fields", None)
+            and not _asks_any(request.query_params, self.get_filterset_class(view, queryset))
+        ):
+            # Every filter of a class made from `filterset_fields` lets the rows through on
+            # an empty value; none is required.
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+def _asks_any(params: Any, filterset_class: Any) -> bool:
+    """Whether the query names any filter, or any of its parts (`<name>_min`, `<name>_after`:
+    a range's widgets add a suffix)."""
+    names = filterset_class.base_filters.keys()
+    return any(key in names or any(key.startswith(f"{name}_") for name in names) for key in params)

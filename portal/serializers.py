@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -179,12 +181,28 @@ class FastOutputMixin(_SerializerBase):
                 kind = GENERIC
             elif type(field) in _COPIED:
                 kind = COPIED
+            elif type(field) is serializers.BigIntegerField:
+                coerced = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
+                kind = AS_TEXT if coerced else COPIED
             elif type(field) in _AS_TEXT and getattr(field, "uuid_format", "hex_verbose") == (
                 "hex_verbose"
             ):
                 kind = AS_TEXT
             elif type(field) is serializers.DateField and _day_format(field) == ISO_8601:
                 kind = ISO_DAY
+            elif (
+                type(field) is serializers.DateTimeField
+                and str(getattr(field, "format", api_settings.DATETIME_FORMAT)).lower() == ISO_8601
+            ):
+                kind = ISO_TIME
+            elif (
+                type(field) is serializers.DecimalField
+                and getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+                and not field.localize
+                and not field.normalize_output
+                and field.decimal_places is not None
+            ):
+                kind = DECIMAL
             elif (
                 type(field) is serializers.PrimaryKeyRelatedField
                 and field.pk_field is None
@@ -201,6 +219,9 @@ class FastOutputMixin(_SerializerBase):
         if plan is None:
             plan = _PLANS[type(self)] = self._output_plan()
         answer: dict[str, Any] = {}
+        # Read when a row first needs them, as DRF reads them for each value.
+        zone: Any = _UNSET
+        context: Any = None
         for name, kind, attribute, field in plan:
             if kind == GENERIC:
                 try:
@@ -215,12 +236,59 @@ class FastOutputMixin(_SerializerBase):
                 answer[name] = value
             elif kind == AS_TEXT:
                 answer[name] = str(value)
-            else:
+            elif kind == ISO_DAY:
                 answer[name] = value if isinstance(value, str) else value.isoformat()
+            elif kind == ISO_TIME:
+                if hasattr(field, "timezone"):
+                    field_zone = field.timezone
+                else:
+                    if zone is _UNSET:
+                        zone = field.default_timezone()
+                    field_zone = zone
+                try:
+                    if (
+                        field_zone is None
+                        or type(value) is not datetime
+                        or value.utcoffset() is None
+                    ):
+                        raise TypeError
+                    text = value.astimezone(field_zone).isoformat()
+                except (TypeError, OverflowError):
+                    answer[name] = field.to_representation(value)
+                    continue
+                answer[name] = text[:-6] + "Z" if text.endswith("+00:00") else text
+            else:  # DECIMAL: DecimalField.to_representation and its quantize, step by step
+                if callable(value):
+                    answer[name] = field.to_representation(value)
+                    continue
+                if not isinstance(value, Decimal):
+                    value = Decimal(str(value).strip())
+                if context is None:
+                    context = decimal.getcontext().copy()
+                if field.max_digits is not None:
+                    context.prec = field.max_digits
+                else:
+                    context.prec = decimal.getcontext().prec
+                quantized = value.quantize(
+                    _QUANTA[field.decimal_places], rounding=field.rounding, context=context
+                )
+                answer[name] = f"{quantized:f}"
         return answer
 
 
-GENERIC, COPIED, AS_TEXT, ISO_DAY = range(4)
+GENERIC, COPIED, AS_TEXT, ISO_DAY, ISO_TIME, DECIMAL = range(6)
+_UNSET = object()
+
+
+class _Quanta(dict[int, Decimal]):
+    """`Decimal('.1') ** places`, as DecimalField.quantize makes it, made once per places."""
+
+    def __missing__(self, places: int) -> Decimal:
+        made = self[places] = Decimal(".1") ** places
+        return made
+
+
+_QUANTA = _Quanta()
 _PLANS: dict[type, list[tuple[str, int, str, Any]]] = {}
 
 
@@ -239,7 +307,10 @@ _OWN: dict[type, Any] = {
     for cls in (
         *_COPIED,
         *_AS_TEXT,
+        serializers.BigIntegerField,
         serializers.DateField,
+        serializers.DateTimeField,
+        serializers.DecimalField,
         serializers.PrimaryKeyRelatedField,
     )
 }

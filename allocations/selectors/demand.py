@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, Expression, F, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import AuditEvent, Membership, User
@@ -15,6 +15,36 @@ from allocations.models import Allocation, Application, ApplicationStatus, Progr
 
 def _member_organizations(user: User) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("organization_id")
+
+
+class InSubquery(Expression):
+    """`column IN (subquery)`, written on PostgreSQL as `column = ANY(ARRAY(subquery))`: the
+    subquery then runs once, before the scan, and its answer is a plain filter of the rows.
+    As `IN`, the planner makes it a join whose size it guesses, and at a thousand rows may
+    join and sort them all for a page of 50 (12 ms) instead of reading the newest 51 by the
+    index of the ordering (0.3 ms)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, column: str, subquery: QuerySet[Any, Any]) -> None:
+        super().__init__()
+        self.column, self.subquery = F(column), Subquery(subquery)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column, self.subquery]
+
+    def set_source_expressions(self, expressions: list[Any]) -> None:
+        self.column, self.subquery = expressions
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        column, column_params = compiler.compile(self.column)
+        subquery, subquery_params = compiler.compile(self.subquery)
+        return f"{column} IN {subquery}", [*column_params, *subquery_params]
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        column, column_params = compiler.compile(self.column)
+        subquery, subquery_params = compiler.compile(self.subquery)
+        return f"{column} = ANY(ARRAY{subquery})", [*column_params, *subquery_params]
 
 
 def _reviewed_programs(user: User) -> QuerySet[Program, Any]:
@@ -72,7 +102,7 @@ def allocation_list_for_user(*, user: User) -> QuerySet[Allocation]:
     every allocation's limits: it runs every organization's jobs."""
     allocations = Allocation.objects.select_related("pool__site", "pool__accelerator")
     if not (user.is_staff or user.is_scheduler):
-        allocations = allocations.filter(organization_id__in=_member_organizations(user))
+        allocations = allocations.filter(InSubquery("organization_id", _member_organizations(user)))
     return allocations.order_by("-created_at", "-id")
 
 

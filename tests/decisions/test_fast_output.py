@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework import serializers
 
 from allocations.models import Allocation, Application
@@ -63,3 +64,25 @@ def test_a_new_application_is_written_before_it_is_read_back(founder, draft):
     # when / then
     assert ApplicationSerializer(application).data == _drf(ApplicationSerializer, application)
     assert ApplicationSerializer(fresh).data == _drf(ApplicationSerializer, fresh)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Oslo", "Asia/Kolkata", "America/St_Johns"])
+def test_times_and_decimals_are_written_as_drf_writes_them_in_any_time_zone(
+    draft, decide, founder, window, zone
+):
+    # given: usage that leaves digits to round, read in another time zone than the stored one
+    for index in range(2):
+        decide(draft(title=f"Run {index}", gpu_hours=100 + index, **window(1, 2 + index)))
+    Allocation.objects.update(used_gpu_seconds=1_234_567, energy_kwh="1234.5675")
+    rows = selectors.allocation_list_for_user(user=founder)
+    page = selectors.allocation_page_rows(rows)
+
+    # when
+    with timezone.override(zone):
+        written = [dict(item) for item in AllocationSerializer(page, many=True).data]
+        expected = [_drf(AllocationSerializer, row) for row in rows]
+
+    # then
+    assert written == expected
+    assert written[0]["used_gpu_hours"] == "342.93"  # rounded down by the model
+    assert written[0]["created_at"].endswith("Z") == (zone == "UTC")
