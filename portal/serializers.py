@@ -219,8 +219,9 @@ class FastOutputMixin(_SerializerBase):
         if plan is None:
             plan = _PLANS[type(self)] = self._output_plan()
         answer: dict[str, Any] = {}
-        # Read when a row first needs them, as DRF reads them for each value.
-        zone: Any = _UNSET
+        # The current time zone, read when a time is first written and kept by the serializer
+        # (a list's child serves every row): its output is made once too (`.data` is kept).
+        zone: Any = self.__dict__.get("_portal_zone", _UNSET)
         context: Any = None
         for name, kind, attribute, field in plan:
             if kind == GENERIC:
@@ -243,7 +244,7 @@ class FastOutputMixin(_SerializerBase):
                     field_zone = field.timezone
                 else:
                     if zone is _UNSET:
-                        zone = field.default_timezone()
+                        zone = self.__dict__["_portal_zone"] = field.default_timezone()
                     field_zone = zone
                 try:
                     if (
