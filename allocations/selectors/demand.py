@@ -3,6 +3,7 @@ answers 404."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -33,18 +34,18 @@ class InSubquery(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.column, self.subquery]
 
-    def set_source_expressions(self, expressions: list[Any]) -> None:
+    def set_source_expressions(self, expressions: Sequence[Any]) -> None:
         self.column, self.subquery = expressions
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         column, column_params = compiler.compile(self.column)
         subquery, subquery_params = compiler.compile(self.subquery)
-        return f"{column} IN {subquery}", [*column_params, *subquery_params]
+        return f"{column} IN {subquery}", (*column_params, *subquery_params)
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         column, column_params = compiler.compile(self.column)
         subquery, subquery_params = compiler.compile(self.subquery)
-        return f"{column} = ANY(ARRAY{subquery})", [*column_params, *subquery_params]
+        return f"{column} = ANY(ARRAY{subquery})", (*column_params, *subquery_params)
 
 
 def _reviewed_programs(user: User) -> QuerySet[Program, Any]:
