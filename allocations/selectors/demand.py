@@ -29,7 +29,8 @@ class InSubquery(Expression):
 
     def __init__(self, column: str, subquery: QuerySet[Any, Any]) -> None:
         super().__init__()
-        self.column, self.subquery = F(column), Subquery(subquery)
+        # Unordered, as `__in` leaves it: an ordering would join the tables it names.
+        self.column, self.subquery = F(column), Subquery(subquery.order_by())
 
     def get_source_expressions(self) -> list[Any]:
         return [self.column, self.subquery]
