@@ -94,7 +94,8 @@ def newcomer(db: None) -> User:
 
 @pytest.fixture
 def invited(client_for, org_admin, organization) -> Invitation:
-    response = _invite(client_for(org_admin), organization, NEWCOMER)
+    """Invited as the admin typed the address, in capitals: the invitee still matches it."""
+    response = _invite(client_for(org_admin), organization, NEWCOMER.upper())
     assert response.status_code == 201, response.json()
     return Invitation.objects.get(pk=response.json()["id"])
 

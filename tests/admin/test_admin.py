@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib import admin as django_admin
 from django.contrib.admin.models import DELETION, LogEntry
 from django.db import connection
 from django.db.models import Model
@@ -82,11 +83,17 @@ def test_every_changelist_loads_with_its_rows(
 def test_every_change_page_loads(
     browser: Client, admin_url: URL, inventory: Inventory, model: type[Model]
 ) -> None:
-    # when
-    response = browser.get(admin_url(model, "change", inventory.row_of(model).pk))
+    # given
+    row = inventory.row_of(model)
 
-    # then
+    # when
+    response = browser.get(admin_url(model, "change", row.pk))
+
+    # then: the page is about that row, and only the editable models offer to save it
     assert response.status_code == 200
+    assert response.context["original"] == row
+    assert str(row) in response.content.decode()
+    assert ('name="_save"' in response.content.decode()) == (model in EDITABLE_MODELS)
 
 
 @pytest.mark.parametrize("model", EDITABLE_MODELS, ids=_names)
@@ -96,8 +103,11 @@ def test_add_pages_of_editable_models_load(
     # when
     response = browser.get(admin_url(model, "add"))
 
-    # then
+    # then: an empty form with its save button
     assert response.status_code == 200
+    assert response.context["add"] is True
+    assert response.context["adminform"].form.instance._state.adding
+    assert 'name="_save"' in response.content.decode()
 
 
 @pytest.mark.parametrize("model", READ_ONLY_MODELS, ids=_names)
@@ -109,6 +119,23 @@ def test_read_only_models_have_no_add_page(
 
     # then
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("model", list(django_admin.site._registry), ids=_names)
+def test_every_registered_changelist_answers_a_search(
+    browser: Client, admin_url: URL, model: type[Model]
+) -> None:
+    # given: a pool, so that the inventory lists have a row the search must not match
+    PoolFactory()
+
+    # when
+    response = browser.get(admin_url(model, "changelist"), {"q": "x"})
+
+    # then: the list is searched, and the operator sees the search they typed
+    assert response.status_code == 200
+    assert response.context["cl"].query == "x"
+    if django_admin.site._registry[model].search_fields:
+        assert 'name="q" value="x"' in response.content.decode()
 
 
 def test_the_admin_asks_anonymous_visitors_to_log_in(admin_url: URL) -> None:

@@ -302,7 +302,9 @@ def test_a_staff_reviewer_with_the_permission_approves_in_the_admin(in_review, f
 
     # then
     assert response.status_code == 302
-    assert Application.objects.get(pk=in_review.pk).status == "approved"
+    approved = Application.objects.get(pk=in_review.pk)
+    assert approved.status == "approved"
+    assert approved.reasons == [{"code": "approved_by_reviewer", "message": "Fine."}]
     assert _messages(response) == ["1 application(s) approved."]
 
 
