@@ -98,6 +98,8 @@ def test_the_beat_warns_once_seven_days_before_the_end(
 
     # then
     assert (early["warned"], due["warned"], again["warned"]) == (0, 1, 0)
+    granted.refresh_from_db()
+    assert granted.expiry_notified  # what keeps the next beat from warning again
     assert ("notify_allocation_expiring", (str(granted.pk),)) in queued_tasks(callbacks)
     assert [name for name, _ in queued_tasks(callbacks)].count("notify_allocation_expiring") == 1
 

@@ -28,7 +28,7 @@ from allocations.models import (
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from allocations.services import inventory
-from allocations.services.ledger import daily_shares
+from allocations.services.ledger import daily_shares, wh_per_gpu_hour
 from tests.factories import (
     AcceleratorFactory,
     CapacityEventFactory,
@@ -89,6 +89,14 @@ def _set_pue(site: Site, pue: str) -> None:
 
 
 # --- the regressions ---------------------------------------------------------------------------
+
+
+def test_energy_per_gpu_hour_is_the_site_pue_times_the_it_power():
+    # given: a GB300 (1,900 W of IT power) at a site with a PUE of 1.10
+    pool = GpuPool(site=Site(pue=Decimal("1.10")), accelerator=AcceleratorModel(it_power_w=1900))
+
+    # then
+    assert wh_per_gpu_hour(pool) == Decimal("2090.00")
 
 
 def test_a_release_after_the_pue_rose_gives_back_what_the_grant_reserved(
