@@ -1,69 +1,20 @@
-"""Expected API bodies and audit rows of the accounts app, built from the rows themselves
-(never from the serializers under test)."""
+"""Expected API bodies of the accounts app (tokens, organizations, members, me), built from
+the rows themselves; what every answer shares is in `tests/bodies.py`."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from accounts.models import AccessToken, AuditEvent, Membership, Organization, User
+from accounts.models import AccessToken, Membership, Organization, User
+from tests.bodies import audit_rows as _audit_rows
+from tests.bodies import when
 
-NOT_FOUND = {"code": "not_found", "message": "Not found."}
-NOT_AUTHENTICATED = {
-    "code": "not_authenticated",
-    "message": "Authentication credentials were not provided.",
-}
-TOKEN_SCOPE = {
-    "code": "token_scope",
-    "message": "This token's scope does not allow this request.",
-}
-NOT_AN_OPERATOR = {"code": "permission_denied", "message": "Only operators may do this."}
 NOT_AN_ADMIN = {
     "code": "permission_denied",
     "message": "Only the organization's admins may do this.",
 }
-INVALID_PAGE = {"code": "not_found", "message": "Invalid page."}
-MALFORMED_JSON = {
-    "code": "malformed_request",
-    "message": (
-        "JSON parse error - Expecting property name enclosed in double quotes: "
-        "line 1 column 2 (char 1)"
-    ),
-}
-BEARER_CHALLENGE = 'Bearer realm="api"'
-
-
-def when(value: datetime | None) -> str | None:
-    """A datetime as the API writes it: ISO 8601 in the portal's time zone."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def audit_when(value: datetime | None) -> str | None:
-    """A datetime as the audit trail stores it in JSON (milliseconds, UTC as `Z`)."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-
-
-def invalid(fields: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
-    return {
-        "code": "validation_error",
-        "message": "The request has invalid fields.",
-        "fields": {
-            name: [{"code": code, "message": message} for code, message in errors]
-            for name, errors in fields.items()
-        },
-    }
-
-
-def page(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page holding every result."""
-    return {"count": len(results), "next": None, "previous": None, "results": results}
 
 
 def token_body(token: AccessToken) -> dict[str, Any]:
@@ -120,16 +71,6 @@ def me_body(user: User) -> dict[str, Any]:
 
 
 def audit_rows(**filters: Any) -> list[dict[str, Any]]:
-    """The audit events, oldest first, as plain values."""
-    return [
-        {
-            "verb": event.verb,
-            "actor": event.actor_id,
-            "target": (event.target_type.model, event.target_id),
-            "target_repr": event.target_repr,
-            "before": event.before,
-            "after": event.after,
-            "reasons": event.reasons,
-        }
-        for event in AuditEvent.objects.filter(**filters).order_by("created_at", "id")
-    ]
+    """The audit events, oldest first, with the target's name and the reasons that the
+    accounts' events also record."""
+    return _audit_rows(("target_repr", "reasons"), **filters)

@@ -14,16 +14,8 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Membership, MembershipRole, Organization, User
 from accounts.tasks import send_invitation
-from tests.accounts.bodies import (
-    MALFORMED_JSON,
-    NOT_AN_ADMIN,
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    invalid,
-    organization_body,
-    page,
-    when,
-)
+from tests.accounts.bodies import NOT_AN_ADMIN, organization_body
+from tests.bodies import MALFORMED_JSON, NOT_AUTHENTICATED, NOT_FOUND, invalid, page, when
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import MembershipRole
-from tests.accounts.bodies import (
-    BEARER_CHALLENGE,
-    NOT_AUTHENTICATED,
-    TOKEN_SCOPE,
-    me_body,
-    organization_body,
-)
+from tests.accounts.bodies import me_body, organization_body
+from tests.bodies import BEARER_CHALLENGE, NOT_AUTHENTICATED, TOKEN_SCOPE
 from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,18 +8,15 @@ from django.conf import settings
 
 from accounts.models import Membership, MembershipRole, Organization
 from accounts.tasks import notify_organization_verified
-from tests.accounts.bodies import (
+from tests.accounts.bodies import NOT_AN_ADMIN, audit_rows, member_body, organization_body
+from tests.bodies import (
     MALFORMED_JSON,
-    NOT_AN_ADMIN,
     NOT_AN_OPERATOR,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     TOKEN_SCOPE,
-    audit_rows,
     audit_when,
     invalid,
-    member_body,
-    organization_body,
     page,
 )
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory

@@ -12,18 +12,17 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import AccessToken, AuditEvent
 from accounts.services import token_create
-from tests.accounts.bodies import (
+from tests.accounts.bodies import audit_rows, token_body
+from tests.bodies import (
     BEARER_CHALLENGE,
     INVALID_PAGE,
     MALFORMED_JSON,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     TOKEN_SCOPE,
-    audit_rows,
     audit_when,
     invalid,
     page,
-    token_body,
 )
 from tests.factories import PASSWORD, UserFactory
 

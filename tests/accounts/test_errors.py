@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.services import token_create
-from tests.accounts.bodies import MALFORMED_JSON, NOT_FOUND
+from tests.bodies import MALFORMED_JSON, NOT_FOUND
 
 pytestmark = pytest.mark.django_db
 

@@ -33,7 +33,8 @@ from portal.errors import (
     NotAllowed,
     NotVisible,
 )
-from tests.accounts.bodies import audit_rows, audit_when
+from tests.accounts.bodies import audit_rows
+from tests.bodies import audit_when
 from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

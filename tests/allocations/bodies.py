@@ -1,63 +1,13 @@
 """Expected API bodies of the inventory and the programs, built from the rows themselves
-(re-read from the database, never through the serializers under test)."""
+(re-read from the database, never through the serializers under test); what every answer
+shares is in `tests/bodies.py`."""
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
-
-from accounts.models import AuditEvent
 from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Program, Site
-
-NOT_FOUND = {"code": "not_found", "message": "Not found."}
-INVALID_PAGE = {"code": "not_found", "message": "Invalid page."}
-NOT_AUTHENTICATED = {
-    "code": "not_authenticated",
-    "message": "Authentication credentials were not provided.",
-}
-NOT_AN_OPERATOR = {"code": "permission_denied", "message": "Only operators may do this."}
-REQUIRED = ("required", "This field is required.")
-
-
-def when(value: datetime) -> str:
-    """A datetime as the API writes it: ISO 8601 in the portal's time zone."""
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def audit_when(value: datetime) -> str:
-    """A datetime as the audit trail stores it in JSON (milliseconds, UTC as `Z`)."""
-    return str(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
-
-
-def day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def fixed(value: Decimal, places: int) -> str:
-    """A decimal as the API writes it: a string with the column's decimal places."""
-    return f"{value:.{places}f}"
-
-
-def invalid(fields: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
-    return {
-        "code": "validation_error",
-        "message": "The request has invalid fields.",
-        "fields": {
-            name: [{"code": code, "message": message} for code, message in errors]
-            for name, errors in fields.items()
-        },
-    }
-
-
-def page(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page holding every result."""
-    return {"count": len(results), "next": None, "previous": None, "results": results}
+from tests.bodies import day, fixed, when
 
 
 def site_body(site: Site) -> dict[str, Any]:
@@ -141,17 +91,3 @@ def program_body(program: Program) -> dict[str, Any]:
         "turnaround_days": row.turnaround_days,
         "reviewers": [str(pk) for pk in row.reviewers.values_list("pk", flat=True)],
     }
-
-
-def audit_rows(**filters: Any) -> list[dict[str, Any]]:
-    """The audit events, oldest first, as plain values."""
-    return [
-        {
-            "verb": event.verb,
-            "actor": event.actor_id,
-            "target": (event.target_type.model, event.target_id),
-            "before": event.before,
-            "after": event.after,
-        }
-        for event in AuditEvent.objects.filter(**filters).order_by("created_at", "id")
-    ]

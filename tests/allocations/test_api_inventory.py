@@ -15,22 +15,24 @@ from django.utils import timezone
 
 from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Site
 from tests.allocations.bodies import (
-    INVALID_PAGE,
-    NOT_AN_OPERATOR,
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    REQUIRED,
     accelerator_body,
-    audit_rows,
-    audit_when,
     capacity_event_body,
-    invalid,
-    page,
     pool_body,
     power_phase_body,
     site_body,
 )
 from tests.allocations.conftest import Narvik
+from tests.bodies import (
+    INVALID_PAGE,
+    NOT_AN_OPERATOR,
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    REQUIRED,
+    audit_rows,
+    audit_when,
+    invalid,
+    page,
+)
 from tests.factories import (
     AcceleratorFactory,
     CapacityEventFactory,

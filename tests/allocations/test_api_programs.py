@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from allocations.models import Program
-from tests.allocations.bodies import (
+from tests.allocations.bodies import program_body
+from tests.bodies import (
     INVALID_PAGE,
     NOT_AN_OPERATOR,
     NOT_AUTHENTICATED,
@@ -20,7 +21,6 @@ from tests.allocations.bodies import (
     audit_when,
     invalid,
     page,
-    program_body,
 )
 from tests.factories import PoolFactory, ProgramFactory, UserFactory
 

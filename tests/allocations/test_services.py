@@ -21,7 +21,7 @@ from allocations import locks
 from allocations.models import CapacityEvent, GpuPool, PoolDay, PowerPhase, Program, Site, SiteDay
 from allocations.services import inventory as services
 from portal.errors import InUse, SharesExceeded
-from tests.allocations.bodies import audit_rows, audit_when
+from tests.bodies import audit_rows, audit_when
 from tests.factories import (
     CapacityEventFactory,
     OperatorFactory,

@@ -1,22 +1,16 @@
-"""Expected API bodies, built from the rows themselves (not from the serializers)."""
+"""Expected API bodies of applications, allocations and their audit trail, built from the
+rows themselves (not from the serializers); what every answer shares is in `tests/bodies.py`."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
-
 from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
+from tests.bodies import day, when
 from tests.decisions.support import said
 
-NOT_FOUND = {"code": "not_found", "message": "Not found."}
-NOT_AUTHENTICATED = {
-    "code": "not_authenticated",
-    "message": "Authentication credentials were not provided.",
-}
 NOT_A_MEMBER = {
     "code": "permission_denied",
     "message": "Only members of the applying organization may do this.",
@@ -30,33 +24,6 @@ NOT_AN_ADMIN = {
     "message": "Only the organization's admins may release its allocations.",
 }
 KWH_PER_GPU_HOUR = Decimal("2.09")  # GB300's 1,900 W × PUE 1.10
-
-
-def when(value: datetime | None) -> str | None:
-    """A datetime as the API writes it: ISO 8601 in the portal's time zone."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def invalid(fields: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
-    return {
-        "code": "validation_error",
-        "message": "The request has invalid fields.",
-        "fields": {
-            name: [{"code": code, "message": message} for code, message in errors]
-            for name, errors in fields.items()
-        },
-    }
-
-
-def does_not_exist(pk: object) -> tuple[str, str]:
-    return ("does_not_exist", f'Invalid pk "{pk}" - object does not exist.')
 
 
 def application_body(application: Application) -> dict[str, Any]:
@@ -128,12 +95,3 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
         "after": event.after,
         "reasons": said(event.reasons),
     }
-
-
-def page(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"count": len(results), "next": None, "previous": None, "results": results}
-
-
-def keyset_page(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """A whole list in one page of a cursor-paginated list (no count)."""
-    return {"next": None, "previous": None, "results": results}

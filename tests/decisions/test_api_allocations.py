@@ -8,14 +8,8 @@ import pytest
 
 from allocations.models import Allocation, BackendCall
 from allocations.services import allocations as allocation_services
-from tests.decisions.bodies import (
-    NOT_AN_ADMIN,
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    allocation_body,
-    invalid,
-    keyset_page,
-)
+from tests.bodies import NOT_AUTHENTICATED, NOT_FOUND, invalid, keyset_page
+from tests.decisions.bodies import NOT_AN_ADMIN, allocation_body
 from tests.decisions.support import queued_tasks
 
 pytestmark = pytest.mark.django_db

@@ -12,17 +12,8 @@ import pytest
 from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
-from tests.decisions.bodies import (
-    NOT_A_MEMBER,
-    NOT_A_REVIEWER,
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    application_body,
-    does_not_exist,
-    event_body,
-    invalid,
-    keyset_page,
-)
+from tests.bodies import NOT_AUTHENTICATED, NOT_FOUND, does_not_exist, invalid, keyset_page
+from tests.decisions.bodies import NOT_A_MEMBER, NOT_A_REVIEWER, application_body, event_body
 from tests.decisions.support import queued_tasks
 from tests.factories import MembershipFactory, ProgramFactory
 

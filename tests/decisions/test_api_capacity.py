@@ -14,7 +14,7 @@ from accounts.models import TokenScope
 from accounts.services import token_create
 from allocations.models import Allocation, CapacityEvent
 from allocations.services import inventory
-from tests.decisions.bodies import NOT_AUTHENTICATED, does_not_exist, invalid
+from tests.bodies import NOT_AUTHENTICATED, does_not_exist, invalid
 
 pytestmark = pytest.mark.django_db
 
