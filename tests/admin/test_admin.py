@@ -664,6 +664,24 @@ def test_the_verify_action_verifies_audits_and_tells_the_admins(
     ]
 
 
+def test_verifying_only_pending_organizations_says_only_how_many_were_verified(
+    browser: Client, admin_url: URL, messages_of: Messages
+) -> None:
+    # given
+    pending = OrganizationFactory(verified_at=None)
+
+    # when
+    response = browser.post(
+        admin_url(Organization, "changelist"),
+        {"action": "verify_selected", "_selected_action": [str(pending.pk)]},
+    )
+
+    # then: no word about organizations that were already verified
+    assert messages_of(response) == ["1 organization(s) verified."]
+    pending.refresh_from_db()
+    assert pending.verified_at is not None
+
+
 def test_an_organization_page_is_read_only(
     browser: Client, admin_url: URL, inventory: Inventory
 ) -> None:

@@ -306,6 +306,21 @@ def test_a_program_taking_the_last_of_the_shares_exactly_is_created(
     assert sum(Program.objects.values_list("nominal_share", flat=True)) == Decimal(1)
 
 
+def test_a_program_created_without_a_minimum_takes_the_default_one(client_for, operator):
+    # given: a request that leaves the minimum out
+    sent = _new_program()
+    del sent["min_gpu_hours"]
+
+    # when
+    response = client_for(operator).post(PROGRAMS, sent, format="json")
+
+    # then
+    assert response.status_code == 201
+    created = Program.objects.get(pk=response.json()["id"])
+    assert response.json()["min_gpu_hours"] == created.min_gpu_hours
+    assert created.min_gpu_hours <= created.max_gpu_hours
+
+
 def test_a_program_whose_share_would_pass_one_is_refused_and_nothing_is_written(
     open_and_closed, client_for, operator, state
 ):
