@@ -99,6 +99,10 @@ class RoleResult:
     role: str
     requests: int = 0
     server_errors: int = 0
+    # 422 is only ever idempotency_key_reused: a generated write that never reached its view
+    reused_keys: int = 0
+    # 401 after sign-in: the run's own token no longer answers
+    unauthorized: int = 0
     failures: list[Failure] = field(default_factory=list)
     exit_code: int = 0
 
@@ -432,15 +436,17 @@ def _failures_from_junit(path: Path) -> list[Failure]:
     return failures
 
 
-def _role_token(url: str, role: str, identifiers: dict[str, list[str]]) -> str:
+def _role_token(url: str, role: str, identifiers: dict[str, list[str]]) -> tuple[str, str]:
+    """The role's token, and its id (which the run must not revoke)."""
     if role in ROLES:
-        return str(_token(url, *ROLES[role])["token"])
+        issued = _token(url, *ROLES[role])
+        return str(issued["token"]), str(issued["id"])
     # the scheduler's service account: an operator issues its usage:write token
     operator = _token(url, *ROLES["operator"], name="issuer")["token"]
     account = identifiers["scheduler_accounts"][0]
     issued = _call(url, "POST", f"scheduler-accounts/{account}/tokens/", operator,
                    {"name": "fuzz"})  # fmt: skip
-    return str(issued["token"])
+    return str(issued["token"]), str(issued["id"])
 
 
 def fuzz_role(role: str, base_url: str, template: str, work: Path) -> RoleResult:
@@ -453,7 +459,7 @@ def fuzz_role(role: str, base_url: str, template: str, work: Path) -> RoleResult
     result = RoleResult(role)
     with portal(env, role_dir) as (url, access_log):
         identifiers = seed(url)
-        token = _role_token(url, role, identifiers)
+        token, token_id = _role_token(url, role, identifiers)
         config = config_file(role_dir / "schemathesis.toml", identifiers)
         before = len(access_log.read_text().splitlines()) if access_log.exists() else 0
         junit = role_dir / "junit.xml"
@@ -469,8 +475,17 @@ def fuzz_role(role: str, base_url: str, template: str, work: Path) -> RoleResult
             *ROLE_FILTERS.get(role, []),
         ]  # fmt: skip
         print(f"== fuzz as {role} against {url}", flush=True)
+        hooks = {
+            "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PORTAL_FUZZ_TOKEN_ID": token_id,
+        }
         completed = subprocess.run(
-            command, cwd=role_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            command,
+            cwd=role_dir,
+            env={**env, **hooks},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         (role_dir / "schemathesis.log").write_bytes(completed.stdout)
         sys.stdout.write(completed.stdout.decode(errors="replace")[-6000:])
@@ -478,6 +493,10 @@ def fuzz_role(role: str, base_url: str, template: str, work: Path) -> RoleResult
         lines = access_log.read_text().splitlines()[before:]
         result.requests = sum(1 for line in lines if " /api/schema/" not in line)
         result.server_errors = sum(1 for line in lines if line.startswith("5"))
+        result.reused_keys = sum(1 for line in lines if line.startswith("422 "))
+        result.unauthorized = sum(
+            1 for line in lines if line.startswith("401 ") and "/auth/token/" not in line
+        )
         result.failures = _failures_from_junit(junit)
     return result
 
@@ -514,6 +533,8 @@ def report(results: list[RoleResult], work: Path) -> int:
         )
         print(
             f"{result.role}: {result.requests} requests; {result.server_errors} answered 5xx; "
+            f"{result.reused_keys} refused as an Idempotency-Key reused; "
+            f"{result.unauthorized} answered 401 outside sign-in; "
             f"{len(result.failures)} failing cases ({violations} with schema violations), "
             f"{len(expected)} of them expected"
         )
