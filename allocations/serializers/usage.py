@@ -110,6 +110,7 @@ def _fast_record(record: Any, known: _Plain) -> dict[str, Any] | None:
         and -GPU_SECONDS_BOUND <= seconds <= GPU_SECONDS_BOUND
         and type(started) is str
         and type(ended) is str
+        and type(source) is str
         and (source in known.sources or (_plain_text(source, 64) and _learn(known, source)))
         and _plain_text(external_id, 128)
     ):

@@ -9,10 +9,16 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework.exceptions import ValidationError
 
 from allocations.models import UsageRecord
-from allocations.serializers.usage import UsageBatchInputSerializer, usage_batch_validate
+from allocations.serializers.usage import (
+    RECORD_FIELDS,
+    UsageBatchInputSerializer,
+    usage_batch_validate,
+)
 from allocations.services import usage as usage_services
 from portal.errors import _flatten
 
@@ -64,6 +70,17 @@ RECORDS = [
     _record(allocation=ALLOCATION.replace("-", "")),
     _record(allocation="{" + ALLOCATION[:34] + "}"),
     _record(allocation="not-a-uuid-at-all-but-36-characters"),
+    # values of another JSON type wherever a text, a number or an id is expected
+    _record(source={}),
+    _record(source=["slurm-narvik"]),
+    _record(source=None),
+    _record(external_id={}),
+    _record(allocation={}),
+    _record(allocation=[ALLOCATION]),
+    _record(energy_kwh={}),
+    _record(energy_kwh=[]),
+    _record(started_at={}),
+    _record(gpu_seconds={}),
     _record(gpu_secs=1),
     {key: value for key, value in _record().items() if key != "ended_at"},
     "not a record",
@@ -210,3 +227,34 @@ def test_two_ingests_in_one_transaction_count_each_record_once(
     assert (third.accepted, third.duplicates, third.rejected) == (1, 1, [])
     allocation.refresh_from_db()
     assert allocation.used_gpu_seconds == 2 * 3_600 * 8
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(RECORD_FIELDS)), value=JSON)
+def test_any_json_value_in_any_field_is_answered_as_the_serializer_answers_it(field, value):
+    # given: a plain record, and a second one with one field of any JSON value
+    data = {"records": [_record(), _record(**{"external_id": "job-2", field: value})]}
+    serializer = UsageBatchInputSerializer(data=data)
+
+    # when: the fast validation never raises anything but the serializer's error
+    try:
+        fast, error = usage_batch_validate(data), None
+    except ValidationError as raised:
+        fast, error = None, raised
+
+    # then
+    if serializer.is_valid():
+        assert error is None
+        assert fast == [dict(item) for item in serializer.validated_data["records"]]
+    else:
+        assert error is not None
+        assert _flatten(error.detail) == _flatten(serializer.errors)
