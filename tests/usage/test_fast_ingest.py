@@ -87,25 +87,29 @@ RECORDS = [
 ]
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=range(len(RECORDS)))
-def test_the_fast_validation_answers_as_the_serializer(record):
-    # given
-    data = {"records": [_record(external_id="job-0"), record]}
+def _answers_as_the_serializer(data: dict[str, object]) -> None:
+    """The fast validation gives the serializer's records, or raises its errors (at the same
+    paths, with the same codes), and never raises anything else."""
     serializer = UsageBatchInputSerializer(data=data)
-
-    # when
     try:
         fast, error = usage_batch_validate(data), None
     except ValidationError as raised:
         fast, error = None, raised
-
-    # then
     if serializer.is_valid():
         assert error is None
         assert fast == [dict(item) for item in serializer.validated_data["records"]]
     else:
         assert error is not None
         assert _flatten(error.detail) == _flatten(serializer.errors)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=range(len(RECORDS)))
+def test_the_fast_validation_answers_as_the_serializer(record):
+    # given
+    data = {"records": [_record(external_id="job-0"), record]}
+
+    # then: the fast validation answers as the serializer does
+    _answers_as_the_serializer(data)
 
 
 @pytest.mark.parametrize(
@@ -243,18 +247,6 @@ JSON = st.recursive(
 def test_any_json_value_in_any_field_is_answered_as_the_serializer_answers_it(field, value):
     # given: a plain record, and a second one with one field of any JSON value
     data = {"records": [_record(), _record(**{"external_id": "job-2", field: value})]}
-    serializer = UsageBatchInputSerializer(data=data)
 
-    # when: the fast validation never raises anything but the serializer's error
-    try:
-        fast, error = usage_batch_validate(data), None
-    except ValidationError as raised:
-        fast, error = None, raised
-
-    # then
-    if serializer.is_valid():
-        assert error is None
-        assert fast == [dict(item) for item in serializer.validated_data["records"]]
-    else:
-        assert error is not None
-        assert _flatten(error.detail) == _flatten(serializer.errors)
+    # then: the fast validation answers as the serializer does
+    _answers_as_the_serializer(data)
