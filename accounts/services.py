@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts import authz, tasks
+from accounts import authz, effects
 from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import (
@@ -275,7 +275,7 @@ def organization_verify(*, organization: Organization, actor: Actor) -> Organiza
             before=before,
             after=snapshot(organization, ["verified_at", "verified_by_id"]),
         )
-        tasks.notify_organization_verified.delay_on_commit(str(organization.pk))
+        effects.notify_organization_verified(organization_id=organization.pk)
     return organization
 
 
@@ -326,7 +326,7 @@ def invitation_create(
             target=organization,
             after={"invitation": str(invitation.pk), "email": email, "role": role},
         )
-        tasks.send_invitation.delay_on_commit(str(invitation.pk))
+        effects.send_invitation(invitation_id=invitation.pk)
     return invitation
 
 

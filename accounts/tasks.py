@@ -16,8 +16,11 @@ def _send(messages: list[EmailMessage]) -> int:
         return 0
     return get_connection().send_messages(messages) or 0
 
+from outbox.tasks import EffectTask
+
 
 @shared_task(
+    base=EffectTask,
     autoretry_for=(SMTPException, ConnectionError),
     retry_backoff=True,
     retry_backoff_max=600,
@@ -34,6 +37,7 @@ def notify_organization_verified(organization_id: str) -> int:
 
 
 @shared_task(
+    base=EffectTask,
     autoretry_for=(SMTPException, ConnectionError),
     retry_backoff=True,
     retry_backoff_max=600,

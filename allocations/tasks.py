@@ -13,6 +13,8 @@ from celery import shared_task
 from django.core.mail import EmailMessage, get_connection
 from django.db import InterfaceError, OperationalError
 
+from outbox.tasks import EffectTask
+
 # A deadlock, a serialization failure or a dropped connection on PostgreSQL, or a busy SQLite
 # file, is worth another try (the services re-read everything under lock); a constraint
 # violation or a programming error is not.
@@ -26,7 +28,13 @@ def _send(messages: list[EmailMessage]) -> int:
     return get_connection().send_messages(messages) or 0
 
 
-@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)
+@shared_task(
+    base=EffectTask,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=10,
+)
 def decide_application(application_id: str, submission: int) -> str | None:
     """Run the checks of a submitted application and record the decision."""
     from allocations.services.applications import application_decide
@@ -35,7 +43,13 @@ def decide_application(application_id: str, submission: int) -> str | None:
     return application.status if application is not None else None
 
 
-@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=10)
+@shared_task(
+    base=EffectTask,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=10,
+)
 def recheck_waitlist(pool_id: str) -> int:
     """Capacity freed in a pool: decide its waitlisted applications again, in order."""
     from allocations.services.applications import waitlist_recheck
@@ -46,21 +60,9 @@ def recheck_waitlist(pool_id: str) -> int:
 @shared_task
 def recheck_all_waitlists() -> int:
     """The periodic safety net: queue a waitlist re-check for every pool with a waitlist."""
-    from allocations.models import Application, ApplicationStatus
+    from allocations.services.applications import waitlists_recheck_all
 
-    # Ordered by the pool itself: the model's default ordering (by creation time) would be
-    # part of the DISTINCT and repeat a pool once per waitlisted application.
-    pools = (
-        Application.objects.filter(status=ApplicationStatus.WAITLISTED)
-        .order_by("pool_id")
-        .values_list("pool_id", flat=True)
-        .distinct()
-    )
-    count = 0
-    for pool_id in pools:
-        recheck_waitlist.delay(str(pool_id))
-        count += 1
-    return count
+    return waitlists_recheck_all()
 
 
 @shared_task
@@ -88,6 +90,7 @@ def expire_holds() -> int:
 
 
 @shared_task(
+    base=EffectTask,
     autoretry_for=(SMTPException, ConnectionError),
     retry_backoff=True,
     retry_backoff_max=600,
@@ -112,6 +115,7 @@ def notify_application_decided(application_id: str, status: str) -> int:
 
 
 @shared_task(
+    base=EffectTask,
     autoretry_for=(SMTPException, ConnectionError),
     retry_backoff=True,
     retry_backoff_max=600,
@@ -132,7 +136,7 @@ def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     return _send(notifications.usage_threshold(allocation, threshold))
 
 
-@shared_task(bind=True, max_retries=10)
+@shared_task(base=EffectTask, bind=True, max_retries=10)
 def run_backend_call(self: Any, call_id: str) -> str:
     """Carry out a scheduler call; a failure is retried with exponential backoff."""
     from allocations.backends import BackendError
@@ -165,7 +169,12 @@ def check_scheduler() -> int:
     return len(scheduler_reconcile(apply=False).drifted_accounts)
 
 
-@shared_task(autoretry_for=(SMTPException, ConnectionError), retry_backoff=True, max_retries=8)
+@shared_task(
+    base=EffectTask,
+    autoretry_for=(SMTPException, ConnectionError),
+    retry_backoff=True,
+    max_retries=8,
+)
 def notify_allocation_expiring(allocation_id: str) -> int:
     """Tell the organization's members that an allocation ends within seven days."""
     from allocations import notifications

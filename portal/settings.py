@@ -11,6 +11,9 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from kombu import Exchange, Queue
+
+from outbox import queues
 
 # Generic classes of Django (ModelAdmin[Model], QuerySet[Model]) subscriptable at run time.
 django_stubs_ext.monkeypatch()
@@ -46,6 +49,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "allocations",
+    "outbox",
     "pages",
 ]
 
@@ -322,6 +326,21 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     }
+# One queue per kind of work (outbox/queues.py), each bound to its own exchange by its own
+# routing key, so that a message lands in its queue only. A worker started without -Q takes
+# them all (the embedded default); production runs a worker group per queue.
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in queues.ALL
+)
+CELERY_TASK_ROUTES = {
+    "allocations.tasks.decide_application": {"queue": queues.DECISIONS},
+    "allocations.tasks.recheck_waitlist": {"queue": queues.DECISIONS},
+    "allocations.tasks.run_backend_call": {"queue": queues.SCHEDULER},
+    "allocations.tasks.notify_*": {"queue": queues.MAIL},
+    "accounts.tasks.notify_organization_verified": {"queue": queues.MAIL},
+    "accounts.tasks.send_invitation": {"queue": queues.MAIL},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -374,6 +393,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "allocations.tasks.check_scheduler",
         "schedule": timedelta(minutes=15),
     },
+    # Finished outbox rows are kept a week for operators to read, then only grow the table.
+    "purge-outbox": {
+        "task": "outbox.tasks.purge_effects",
+        "schedule": timedelta(hours=1),
+    },
     # Holds and waitlist places end when the window starts without a decision.
     "expire-holds": {
         "task": "allocations.tasks.expire_holds",
@@ -382,6 +406,23 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 # Seconds an application may wait in `submitted` before the beat queues its decision again.
 PORTAL_DECISION_TIMEOUT_SECONDS = env.int("PORTAL_DECISION_TIMEOUT_SECONDS", default=120)
+
+# The transactional outbox (outbox/). Every worker runs a relay thread that publishes pending
+# effects every PORTAL_OUTBOX_POLL_SECONDS and writes the worker's heartbeat every
+# PORTAL_OUTBOX_HEARTBEAT_SECONDS. An effect claimed by a worker unseen for
+# PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS (a SIGKILL, a lost host), or past its lease, is
+# published again; so is one never taken by a worker while its queue is empty (a broker
+# that lost its messages), or not taken for PORTAL_OUTBOX_UNCLAIMED_SECONDS at all.
+PORTAL_OUTBOX_RELAY_IN_WORKER = env.bool("PORTAL_OUTBOX_RELAY_IN_WORKER", default=True)
+PORTAL_OUTBOX_POLL_SECONDS = env.float("PORTAL_OUTBOX_POLL_SECONDS", default=0.5)
+PORTAL_OUTBOX_HEARTBEAT_SECONDS = env.float("PORTAL_OUTBOX_HEARTBEAT_SECONDS", default=2)
+PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS = env.int("PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS", default=10)
+PORTAL_OUTBOX_LEASE_SECONDS = env.int(
+    "PORTAL_OUTBOX_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60
+)
+PORTAL_OUTBOX_UNCLAIMED_SECONDS = env.int("PORTAL_OUTBOX_UNCLAIMED_SECONDS", default=600)
+PORTAL_OUTBOX_BATCH = env.int("PORTAL_OUTBOX_BATCH", default=200)
+PORTAL_OUTBOX_KEEP_DAYS = env.int("PORTAL_OUTBOX_KEEP_DAYS", default=7)
 
 # Usage and the scheduler.
 # The backend that carries out limits and suspensions: records calls by default;

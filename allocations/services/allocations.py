@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from accounts import authz
 from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
-from allocations import locks, tasks
+from allocations import effects, locks
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -167,7 +167,7 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
             if current.status == AllocationStatus.RELEASED
             else BackendCall.Action.SET_LIMIT,
         )
-        tasks.recheck_waitlist.delay_on_commit(str(pool.pk))
+        effects.recheck_waitlist(pool_id=pool.pk)
     return current
 
 
@@ -221,7 +221,7 @@ def _warn_expiry(allocation_id: Any) -> int:
             return 0
         allocation.expiry_notified = True
         allocation.save(update_fields=["expiry_notified"])
-        tasks.notify_allocation_expiring.delay_on_commit(str(allocation.pk))
+        effects.notify_allocation_expiring(allocation_id=allocation.pk)
     return 1
 
 

@@ -27,7 +27,7 @@ from accounts import authz
 from accounts.audit import audit_record
 from accounts.authz import SYSTEM, Actor
 from accounts.models import Membership, Organization, User
-from allocations import locks, tasks
+from allocations import effects, locks
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -171,7 +171,7 @@ def application_submit(
             before=before,
             after=_state(current),
         )
-        tasks.decide_application.delay_on_commit(str(current.pk), current.submission)
+        effects.decide(application_id=current.pk, submission=current.submission)
     return current
 
 
@@ -649,7 +649,7 @@ def _finish(
         reasons=reasons,
     )
     if moved and status != Status.WITHDRAWN:
-        tasks.notify_application_decided.delay_on_commit(str(application.pk), status)
+        effects.notify_application_decided(application_id=application.pk, status=status)
     return application
 
 
@@ -764,7 +764,7 @@ def application_reject(
             _release_hold(held, application)
         current = _finish(current, Status.REJECTED, [reason(code, note)], actor=authz.person(actor))
         if freed:
-            tasks.recheck_waitlist.delay_on_commit(str(application.pool_id))
+            effects.recheck_waitlist(pool_id=application.pool_id)
     return current
 
 
@@ -794,7 +794,7 @@ def application_withdraw(*, application: Application, actor: User) -> Applicatio
             actor=actor,
         )
         if freed:
-            tasks.recheck_waitlist.delay_on_commit(str(application.pool_id))
+            effects.recheck_waitlist(pool_id=application.pool_id)
     return current
 
 
@@ -826,15 +826,36 @@ def application_expire_holds(*, today: date | None = None) -> int:
 
 def application_requeue_stale(*, older_than_seconds: int | None = None) -> int:
     """Queue the decision again for applications that waited in `submitted` too long (a
-    lost broker message, a killed worker). The decision is idempotent, so a duplicate is
-    harmless. Returns how many were queued."""
+    decision that failed for good, a row lost with its database backup). A submission whose
+    decision is still on its way in the outbox is left to the relay, which re-drives it if
+    its worker died or its message was lost: re-queueing never adds a second message for the
+    same submission, however often it runs. Returns how many were queued."""
     seconds = older_than_seconds or settings.PORTAL_DECISION_TIMEOUT_SECONDS
     cutoff = timezone.now() - timedelta(seconds=seconds)
     stale = Application.objects.filter(status=Status.SUBMITTED, submitted_at__lt=cutoff)
     count = 0
     for application_id, submission in stale.values_list("pk", "submission"):
-        tasks.decide_application.delay(str(application_id), submission)
-        count += 1
+        with transaction.atomic():
+            if effects.decide_again(application_id=application_id, submission=submission):
+                count += 1
+    return count
+
+
+def waitlists_recheck_all() -> int:
+    """The periodic safety net: a waitlist re-check for every pool with a waitlist, unless
+    one already waits to start for that pool. Returns how many were queued."""
+    # Ordered by the pool itself: the model's default ordering (by creation time) would be
+    # part of the DISTINCT and repeat a pool once per waitlisted application.
+    pools = (
+        Application.objects.filter(status=Status.WAITLISTED)
+        .order_by("pool_id")
+        .values_list("pool_id", flat=True)
+        .distinct()
+    )
+    count = 0
+    for pool_id in pools:
+        with transaction.atomic():
+            count += effects.recheck_waitlist(pool_id=pool_id, coalesce=True)
     return count
 
 

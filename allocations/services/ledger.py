@@ -30,7 +30,7 @@ from django.db.models import F, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from allocations import locks, selectors, tasks
+from allocations import effects, locks, selectors
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -278,7 +278,7 @@ def ledger_rewrite_pool(*, pool_id: UUID) -> None:
         PoolDay.objects.bulk_update(changed, ["capacity_gpu_hours"])
         flag_allocations_at_risk(pool_ids=[pool.pk])
         if grew:
-            tasks.recheck_waitlist.delay_on_commit(str(pool.pk))
+            effects.recheck_waitlist(pool_id=pool.pk)
 
 
 def ledger_rewrite_site_power(*, site_id: UUID) -> None:
@@ -309,7 +309,7 @@ def ledger_rewrite_site_power(*, site_id: UUID) -> None:
         flag_allocations_at_risk(pool_ids=pool_ids)
         if grew:
             for pool_id in pool_ids:
-                tasks.recheck_waitlist.delay_on_commit(str(pool_id))
+                effects.recheck_waitlist(pool_id=pool_id)
 
 
 def reservations(*, pool_ids: Iterable[UUID]) -> QuerySet[Application]:
@@ -386,7 +386,7 @@ def ledger_reprice(
         flag_allocations_at_risk(pool_ids=list(site_pools))
         if freed:
             for pool_id in site_pools:
-                tasks.recheck_waitlist.delay_on_commit(str(pool_id))
+                effects.recheck_waitlist(pool_id=pool_id)
 
 
 def reserved_energy(

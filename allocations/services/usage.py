@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts import authz
 from accounts.audit import audit_record
 from accounts.authz import Actor
-from allocations import tasks
+from allocations import effects
 from allocations.backends import account_name
 from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
 from allocations.selectors import energy_kwh_per_gpu_hour
@@ -416,7 +416,7 @@ def _enforce(allocation: Allocation) -> None:
         backend_request(allocation=allocation, action=BackendCall.Action.SUSPEND)
     allocation.save(update_fields=fields)
     for threshold in crossed:
-        tasks.notify_usage_threshold.delay_on_commit(str(allocation.pk), threshold)
+        effects.notify_usage_threshold(allocation_id=allocation.pk, threshold=threshold)
 
 
 def usage_regrant(*, allocation: Allocation, today: date) -> str:
@@ -458,14 +458,16 @@ def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
             "gpu_minutes": allocation.granted_gpu_hours * 60,
         },
     )
-    tasks.run_backend_call.delay_on_commit(str(call.pk))
+    effects.run_backend_call(call_id=call.pk)
     return call
 
 
 def backend_call_run(*, call_id: Any) -> BackendCall:
     """Carry out a recorded backend call. Raises BackendError for the task to retry; a call
-    already done is not repeated. The limit sent is the grant, not what remains of it: the
-    scheduler's NoDecay QOS counts the usage itself."""
+    already done is not repeated, and one killed half-way is safe to run again: the backend
+    compares the account with the spec first and runs only what is missing. The limit sent
+    is the grant, not what remains of it: the scheduler's NoDecay QOS counts the usage
+    itself."""
     from allocations.backends import BackendError, get_backend
     from allocations.services.scheduler import scheduler_spec
 
@@ -484,13 +486,21 @@ def backend_call_run(*, call_id: Any) -> BackendCall:
         )
         raise
     with transaction.atomic():
-        BackendCall.objects.filter(pk=call.pk).update(
-            outcome=BackendCall.Outcome.DONE,
-            commands=commands,
-            finished_at=timezone.now(),
-            detail="",
+        # Two runs of one call (a worker killed mid-call and its re-driven copy) both
+        # converge on the same account; only the first to finish records it and audits it.
+        finished = (
+            BackendCall.objects.filter(pk=call.pk)
+            .exclude(outcome=BackendCall.Outcome.DONE)
+            .update(
+                outcome=BackendCall.Outcome.DONE,
+                commands=commands,
+                finished_at=timezone.now(),
+                detail="",
+            )
         )
         call.refresh_from_db()
+        if not finished:
+            return call
         audit_record(
             actor=None,
             verb=f"backend.{call.action}",

@@ -25,8 +25,11 @@ METHOD_NOT_ALLOWED = {"code": "method_not_allowed", "message": 'Method "POST" no
 
 
 def _queued(callbacks: list) -> list[tuple[str, tuple]]:
-    """The tasks that `delay_on_commit` left in captured on-commit callbacks."""
-    return [(callback.func.__self__.name, tuple(callback.args)) for callback in callbacks]
+    """The tasks whose outbox rows the captured on-commit callbacks publish."""
+    from outbox.models import Effect
+
+    effects = [Effect.objects.get(pk=callback.args[0]) for callback in callbacks]
+    return [(effect.task, tuple(effect.args)) for effect in effects]
 
 
 def _invitations(organization: Organization) -> str:

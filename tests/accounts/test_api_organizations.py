@@ -27,8 +27,11 @@ NORDLYS = {"name": "Nordlys AS", "kind": "startup", "country": "NO", "registry_n
 
 
 def _queued(callbacks: list) -> list[tuple[str, tuple]]:
-    """The tasks that `delay_on_commit` left in captured on-commit callbacks."""
-    return [(callback.func.__self__.name, tuple(callback.args)) for callback in callbacks]
+    """The tasks whose outbox rows the captured on-commit callbacks publish."""
+    from outbox.models import Effect
+
+    effects = [Effect.objects.get(pk=callback.args[0]) for callback in callbacks]
+    return [(effect.task, tuple(effect.args)) for effect in effects]
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from portal.errors import (
 )
 from tests.accounts.bodies import audit_rows
 from tests.bodies import audit_when
+from tests.effects import queued as queued_effects
 from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -234,7 +235,7 @@ def test_verifying_sets_who_and_when_and_queues_the_mail_on_commit(
     # then
     assert verified.verified_by == operator
     assert verified.verified_at is not None
-    assert [(c.func.__self__.name, c.args) for c in callbacks] == [
+    assert queued_effects(callbacks) == [
         ("accounts.tasks.notify_organization_verified", (str(unverified.pk),))
     ]
     assert audit_rows()[0]["after"] == {

@@ -6,13 +6,16 @@ from typing import Any
 
 
 def queued_tasks(callbacks: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
-    """The Celery tasks that `delay_on_commit` left in captured on-commit callbacks, by name
-    and arguments."""
+    """The tasks whose outbox rows the captured on-commit callbacks publish, by name and
+    arguments, in the order they were written."""
+    from outbox.models import Effect
+    from outbox.services import publish_after_commit
+
     found = []
     for callback in callbacks:
-        task = getattr(getattr(callback, "func", None), "__self__", None)
-        if task is not None and hasattr(task, "name"):
-            found.append((task.name.rsplit(".", 1)[-1], tuple(callback.args)))
+        if getattr(callback, "func", None) is publish_after_commit:
+            effect = Effect.objects.get(pk=callback.args[0])
+            found.append((effect.task.rsplit(".", 1)[-1], tuple(effect.args)))
     return found
 
 

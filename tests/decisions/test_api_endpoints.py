@@ -8,6 +8,7 @@ import pytest
 
 from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
+from tests.effects import queued as queued_effects
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,7 @@ def test_a_member_drafts_submits_and_the_decision_is_queued_once(
     assert submitted.status_code == 202
     assert submitted.json() == _body(application)
     assert submitted.json()["status"] == "submitted"
-    queued = [(c.func.__self__.name, c.args) for c in callbacks]
+    queued = queued_effects(callbacks)
     assert queued == [("allocations.tasks.decide_application", (str(application.pk), 1))]
 
 

@@ -10,12 +10,12 @@ import pytest
 
 from accounts.authz import SYSTEM
 from accounts.models import AuditEvent
-from allocations import tasks
 from allocations.models import Allocation, Application, CapacityEvent
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from allocations.services import inventory
 from tests.decisions.support import queued_tasks, said
+from tests.effects import run_effects
 from tests.factories import CapacityEventFactory, PoolFactory
 
 pytestmark = pytest.mark.django_db
@@ -199,18 +199,13 @@ def test_a_release_frees_room_that_the_queued_recheck_gives_to_the_waitlist(
     first = decide(draft(gpu_hours=1_000, **window(1, 1)))
     waiting = decide(draft(gpu_hours=1_000, **window(1, 1)))
     assert waiting.status == "waitlisted"
-    # the broker is the outside world: the queued recheck runs here, at once
-    monkeypatch.setattr(
-        tasks.recheck_waitlist, "delay", lambda pool_id: tasks.recheck_waitlist(pool_id)
-    )
-    monkeypatch.setattr(tasks.notify_application_decided, "delay", lambda *args: None)
-    monkeypatch.setattr(tasks.run_backend_call, "delay", lambda *args: None)
-
-    # when
-    with django_capture_on_commit_callbacks(execute=True):
+    # when: the release, then the re-check it queued, run here (the broker is the outside
+    # world)
+    with django_capture_on_commit_callbacks(execute=False):
         allocation_services.allocation_release(
             allocation=Allocation.objects.get(application=first), actor=founder
         )
+    run_effects(tasks={"allocations.tasks.recheck_waitlist"})
 
     # then
     assert _status(waiting) == "approved"

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from allocations.models import Allocation, BackendCall, UsageRecord
+from tests.effects import queued as queued_effects
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,7 @@ def test_thresholds_notify_once_each_and_exhaustion_calls_the_backend(
     allocation.refresh_from_db()
     assert allocation.status == "exhausted"
     assert allocation.notified_percent == 100
-    queued = [(c.func.__self__.name, c.args) for c in callbacks]
+    queued = queued_effects(callbacks)
     assert queued.count(("allocations.tasks.notify_usage_threshold", (str(allocation.pk), 75))) == 1
     assert queued.count(("allocations.tasks.notify_usage_threshold", (str(allocation.pk), 90))) == 1
     assert (

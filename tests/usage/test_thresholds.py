@@ -8,6 +8,7 @@ import pytest
 
 from allocations.models import Allocation, BackendCall
 from allocations.services.scheduler import scheduler_spec
+from tests.effects import queued
 
 pytestmark = pytest.mark.django_db
 
@@ -24,9 +25,9 @@ def _post(client, record, index: int, hours: int) -> None:
 
 def _notices(callbacks, allocation: Allocation) -> list[int]:
     return [
-        callback.args[1]
-        for callback in callbacks
-        if callback.func.__self__.name == NOTICE and callback.args[0] == str(allocation.pk)
+        args[1]
+        for name, args in queued(callbacks)
+        if name == NOTICE and args[0] == str(allocation.pk)
     ]
 
 

@@ -1,0 +1,258 @@
+"""The outbox's writes: adding an effect in its cause's transaction, publishing and
+re-driving rows (the relay), and the worker's claim, completion and heartbeat.
+
+Publishing happens twice over, on purpose: right after the cause commits (so an effect
+normally leaves within milliseconds) and from the relay loop that every worker runs (so an
+effect whose broker was away at commit leaves as soon as the broker is back). Both publish a
+row only while holding its lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
+relays never publish the same row twice; SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from outbox.models import Effect, Worker
+
+logger = logging.getLogger("portal.outbox")
+
+LIVE = (Effect.State.PENDING, Effect.State.PUBLISHED)
+_PUBLISHED_FIELDS = ["state", "delivery", "published_at", "claimed_by", "claimed_at", "lease_until"]
+
+# After a failed publication at commit, this process leaves publishing to the relay for a
+# few seconds, so that a broker that hangs costs one request its connection timeout, not all.
+_broker_quiet_until = 0.0
+BROKER_QUIET_SECONDS = 5.0
+
+
+class BrokerAway(Exception):
+    """No row could be published: the broker did not take the message."""
+
+
+# --- writing an effect -------------------------------------------------------------------------
+
+
+def effect_add(*, task: str, args: Sequence[Any], queue: str, key: str = "") -> Effect:
+    """Write a side effect to run `task(*args)` on `queue`. Call it inside the transaction of
+    the change that causes it: the row commits or rolls back with the change. After commit
+    it is published at once if the broker answers; otherwise the relay publishes it later.
+    Never raises for the broker."""
+    effect = Effect.objects.create(task=task, args=list(args), queue=queue, key=key)
+    transaction.on_commit(partial(publish_after_commit, effect.pk), robust=True)
+    return effect
+
+
+def effect_on_its_way(*, key: str) -> bool:
+    """Whether an effect with this key is pending or published (queued or running)."""
+    return Effect.objects.filter(key=key, state__in=LIVE).exists()
+
+
+def effect_waiting(*, key: str) -> bool:
+    """Whether an effect with this key is waiting to start (pending, or published and not
+    yet taken by a worker): one more would find nothing new to do."""
+    return Effect.objects.filter(
+        Q(state=Effect.State.PENDING) | Q(state=Effect.State.PUBLISHED, claimed_by=""), key=key
+    ).exists()
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+def _send(effect: Effect) -> None:
+    """One Celery message for one delivery of the row; the delivery number travels with it."""
+    from portal.celery import app
+
+    app.send_task(
+        effect.task,
+        args=effect.args,
+        kwargs={"outbox": [effect.pk, effect.delivery]},
+        queue=effect.queue,
+        task_id=f"outbox-{effect.pk}-{effect.delivery}",
+        retry=False,
+    )
+
+
+def _publish_locked(rows: Iterable[Effect], now: datetime) -> list[Effect]:
+    """Publish locked rows one by one under a new delivery number each; stops at the first
+    the broker refuses. Answers the rows published (the caller saves them)."""
+    published = []
+    for row in rows:
+        row.delivery += 1
+        row.state = Effect.State.PUBLISHED
+        row.published_at = now
+        row.claimed_by = ""
+        row.claimed_at = None
+        row.lease_until = None
+        try:
+            _send(row)
+        except Exception as error:  # kombu, redis-py and socket errors alike
+            logger.warning("outbox: the broker did not take %s: %s", row, error)
+            break
+        published.append(row)
+    return published
+
+
+def publish_after_commit(effect_id: int) -> None:
+    """Publish one row right after its cause committed; on any failure leave it pending for
+    the relay. Never raises: the request that caused it has already succeeded."""
+    global _broker_quiet_until
+    if time.monotonic() < _broker_quiet_until:
+        return
+    try:
+        with transaction.atomic():
+            rows = list(
+                Effect.objects.select_for_update(skip_locked=True).filter(
+                    pk=effect_id, state=Effect.State.PENDING
+                )
+            )
+            published = _publish_locked(rows, timezone.now())
+            if published:
+                Effect.objects.bulk_update(published, _PUBLISHED_FIELDS)
+            elif rows:
+                _broker_quiet_until = time.monotonic() + BROKER_QUIET_SECONDS
+    except Exception:
+        logger.warning("outbox: publishing effect %s after commit failed", effect_id, exc_info=True)
+
+
+def _due(now: datetime) -> Q:
+    """Rows the relay publishes: pending ones, and published ones whose task will not
+    finish by itself: claimed by a worker not seen for a while, or past their lease."""
+    quiet = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
+    alive = Worker.objects.filter(seen_at__gte=quiet).values("name")
+    return (
+        Q(state=Effect.State.PENDING)
+        | (Q(state=Effect.State.PUBLISHED, claimed_at__lt=quiet) & ~Q(claimed_by__in=alive))
+        | Q(state=Effect.State.PUBLISHED, lease_until__lt=now)
+    )
+
+
+def _lost(now: datetime, queues_empty: set[str]) -> Q:
+    """Published rows never taken by a worker although their queue holds no message any more
+    (a broker that restarted without its data lost them), or not taken for so long that
+    they must have been lost."""
+    unclaimed = Q(state=Effect.State.PUBLISHED, claimed_by="")
+    waited = now - timedelta(seconds=settings.PORTAL_OUTBOX_UNCLAIMED_SECONDS)
+    seen_empty = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
+    return unclaimed & (
+        Q(published_at__lt=waited) | Q(queue__in=queues_empty, published_at__lt=seen_empty)
+    )
+
+
+def _empty_queues(names: set[str]) -> set[str]:
+    """The queues among `names` that hold no ready message (unknown ones are left out)."""
+    from portal.celery import app
+
+    empty = set()
+    try:
+        with app.connection_for_write() as connection:
+            channel = connection.default_channel
+            for name in names:
+                try:
+                    _, count, _ = channel.queue_declare(queue=name, passive=True)
+                except Exception:
+                    # a queue the broker does not know has no message either
+                    count = 0
+                if count == 0:
+                    empty.add(name)
+    except Exception:
+        return set()
+    return empty
+
+
+def effects_publish(*, limit: int | None = None, now: datetime | None = None) -> int:
+    """The relay's one pass: publish due rows (oldest first, at most `limit`), each under a
+    new delivery number, and mark them published. Rows another relay holds are skipped.
+    Raises BrokerAway when rows were due and the broker took none. Answers how many."""
+    now = now or timezone.now()
+    limit = limit or settings.PORTAL_OUTBOX_BATCH
+    condition = _due(now)
+    waiting = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
+    unclaimed = set(
+        Effect.objects.filter(
+            state=Effect.State.PUBLISHED, claimed_by="", published_at__lt=waiting
+        ).values_list("queue", flat=True)
+    )
+    if unclaimed:
+        # Only then is the broker asked how full the queues are.
+        condition |= _lost(now, _empty_queues(unclaimed))
+    due = list(Effect.objects.filter(condition).order_by("id").values_list("pk", flat=True)[:limit])
+    if not due:
+        return 0
+    with transaction.atomic():
+        rows = list(
+            Effect.objects.select_for_update(skip_locked=True)
+            .filter(condition, pk__in=due)
+            .order_by("id")
+        )
+        published = _publish_locked(rows, now)
+        if published:
+            Effect.objects.bulk_update(published, _PUBLISHED_FIELDS)
+    again = [row for row in published if row.delivery > 1]
+    if again:
+        logger.info("outbox: published %s effects again, e.g. %s", len(again), again[0])
+    if rows and not published:
+        raise BrokerAway
+    return len(published)
+
+
+# --- the worker's side --------------------------------------------------------------------------
+
+
+def effect_claim(*, effect_id: int, delivery: int, worker: str) -> bool:
+    """A worker takes the row of the message it received: false if the message is an older
+    delivery (the row was published again since) or the row is finished, and then the task
+    must do nothing."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.PORTAL_OUTBOX_LEASE_SECONDS)
+    claimed = Effect.objects.filter(
+        pk=effect_id, delivery=delivery, state=Effect.State.PUBLISHED
+    ).update(claimed_by=worker, claimed_at=now, lease_until=now + lease)
+    return claimed == 1
+
+
+def effect_finish(*, effect_id: int, delivery: int, error: str = "") -> bool:
+    """Mark the row done (or failed, with the error) if this delivery still owns it."""
+    state = Effect.State.FAILED if error else Effect.State.DONE
+    finished = Effect.objects.filter(
+        pk=effect_id, delivery=delivery, state=Effect.State.PUBLISHED
+    ).update(state=state, finished_at=timezone.now(), error=error[:2000])
+    return finished == 1
+
+
+def effect_extend(*, effect_id: int, delivery: int, until: datetime) -> None:
+    """The task retries later: keep the lease until then, so the row is not re-driven
+    before its own retry is due."""
+    lease = timedelta(seconds=settings.PORTAL_OUTBOX_LEASE_SECONDS)
+    Effect.objects.filter(pk=effect_id, delivery=delivery, state=Effect.State.PUBLISHED).update(
+        lease_until=until + lease
+    )
+
+
+def worker_heartbeat(*, name: str, started_at: datetime) -> None:
+    """The worker is alive: rows it claimed are left to it."""
+    now = timezone.now()
+    if not Worker.objects.filter(name=name).update(seen_at=now):
+        Worker.objects.update_or_create(
+            name=name, defaults={"seen_at": now, "started_at": started_at}
+        )
+
+
+def effects_purge(*, now: datetime | None = None) -> int:
+    """Delete finished rows older than PORTAL_OUTBOX_KEEP_DAYS and workers gone for a day."""
+    now = now or timezone.now()
+    kept = now - timedelta(days=settings.PORTAL_OUTBOX_KEEP_DAYS)
+    deleted, _ = Effect.objects.filter(
+        state__in=(Effect.State.DONE, Effect.State.FAILED), finished_at__lt=kept
+    ).delete()
+    Worker.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+    return deleted

@@ -1,0 +1,67 @@
+"""The base class of tasks that carry out outbox effects, and the outbox's periodic purge.
+
+A message the relay published names its row and delivery (`outbox=[id, delivery]`). The
+task claims the row before it runs (a late copy of an older delivery does nothing), marks
+it done when it returns and failed when it gives up; a retry keeps the lease until the
+retry is due. Called without `outbox` (directly, or by the beat) a task just runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import Retry
+from django.utils import timezone
+
+logger = logging.getLogger("portal.outbox")
+
+
+class EffectTask(Task):  # type: ignore[misc]
+    # The `outbox` keyword is taken here, not by `run`: Celery must not check it against
+    # the task's signature when a retry sends the message again.
+    typing = False
+
+    def __call__(self, *args: Any, outbox: list[int] | None = None, **kwargs: Any) -> Any:
+        from outbox import services
+
+        if outbox is None:
+            return self._body(*args, **kwargs)
+        effect_id, delivery = outbox
+        worker = self.request.hostname or f"local@{socket.gethostname()}"
+        if not services.effect_claim(effect_id=effect_id, delivery=delivery, worker=worker):
+            logger.info("outbox: effect %s delivery %s is not current; nothing to do", *outbox)
+            return None
+        try:
+            result = self._body(*args, **kwargs)
+        except Retry as retry:
+            when = retry.when
+            due = when if isinstance(when, datetime) else timezone.now()
+            if isinstance(when, int | float):
+                due = timezone.now() + timedelta(seconds=when)
+            services.effect_extend(effect_id=effect_id, delivery=delivery, until=due)
+            raise
+        except Exception as error:
+            services.effect_finish(
+                effect_id=effect_id, delivery=delivery, error=f"{type(error).__name__}: {error}"
+            )
+            raise
+        services.effect_finish(effect_id=effect_id, delivery=delivery)
+        return result
+
+    def _body(self, *args: Any, **kwargs: Any) -> Any:
+        # In a worker the tracer has pushed the message's request (its id, retries, host)
+        # already; Task.__call__ would push a bare one over it, and a retry would lose count.
+        if self.request.called_directly:
+            return super().__call__(*args, **kwargs)
+        return self.run(*args, **kwargs)
+
+
+@shared_task
+def purge_effects() -> int:
+    from outbox.services import effects_purge
+
+    return effects_purge()

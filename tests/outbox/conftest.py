@@ -1,0 +1,3 @@
+"""The outbox tests use the decision tests' small site (one pool, two programs)."""
+
+from tests.decisions.conftest import *  # noqa: F403
