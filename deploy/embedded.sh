@@ -20,6 +20,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # The worker's and beat's output goes to the terminal and to var/log/, where readiness is read.
+# One worker takes every queue (decisions, scheduler, mail, celery) and runs the outbox relay.
 logs="${PORTAL_VAR_DIR:-var}/log"
 mkdir -p "$logs"
 : >"$logs/worker.log"

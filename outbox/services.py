@@ -211,13 +211,27 @@ def effects_publish(*, limit: int | None = None, now: datetime | None = None) ->
 def effect_claim(*, effect_id: int, delivery: int, worker: str) -> bool:
     """A worker takes the row of the message it received: false if the message is an older
     delivery (the row was published again since) or the row is finished, and then the task
-    must do nothing."""
+    must do nothing.
+
+    The row is locked first: a relay publishes inside its transaction, so the message may
+    arrive before the relay has committed its delivery number; the lock waits for that
+    commit (an UPDATE filtered on the new number would not match the old row and not wait).
+    """
     now = timezone.now()
     lease = timedelta(seconds=settings.PORTAL_OUTBOX_LEASE_SECONDS)
-    claimed = Effect.objects.filter(
-        pk=effect_id, delivery=delivery, state=Effect.State.PUBLISHED
-    ).update(claimed_by=worker, claimed_at=now, lease_until=now + lease)
-    return claimed == 1
+    with transaction.atomic():
+        current = (
+            Effect.objects.select_for_update()
+            .filter(pk=effect_id)
+            .values_list("delivery", "state")
+            .first()
+        )
+        if current != (delivery, Effect.State.PUBLISHED):
+            return False
+        Effect.objects.filter(pk=effect_id).update(
+            claimed_by=worker, claimed_at=now, lease_until=now + lease
+        )
+    return True
 
 
 def effect_finish(*, effect_id: int, delivery: int, error: str = "") -> bool:

@@ -1,9 +1,10 @@
 """Outages of Redis and PostgreSQL under a running portal, as clients see them.
 
 Redis away (broker and rate-limit cache on it, as `.env.example` sets them): everything that
-needs only the database keeps answering, and the rate limits let requests through, saying so
-in a log line and a metric. PostgreSQL away: the API answers 503 JSON `unavailable` with
-Retry-After, never 500, and recovers without any process restarted.
+needs only the database keeps answering, submissions included (their decisions wait in the
+outbox), and the rate limits let requests through, saying so in a log line and a metric.
+PostgreSQL away: the API answers 503 JSON `unavailable` with Retry-After, never 500, and
+recovers without any process restarted.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class Client:
     dropped: int = 0
     created: list[str] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)
+    pause: float = 0.2
 
     def call(self, method: str, path: str, body: Any = None, *, keyed: bool = False) -> Answer:
         headers = {"Idempotency-Key": str(uuid.uuid4())} if keyed else {}
@@ -173,7 +175,7 @@ class Client:
             self.submitted.append(created.body["id"])
             read = self.call("GET", f"applications/{created.body['id']}/")
             assert read.status == 200, read.body
-            time.sleep(0.2)
+            time.sleep(self.pause)
 
 
 def test_a_30_second_database_outage_answers_503_and_recovers_losing_and_repeating_nothing(
@@ -255,3 +257,85 @@ def test_a_30_second_database_outage_answers_503_and_recovers_losing_and_repeati
         f"{decided_at - back:.0f} s after the database was back "
         f"(outage began {back - outage_started:.0f} s before)"
     )
+
+
+# --- the broker away for 60 seconds -------------------------------------------------------------
+
+
+def test_a_60_second_broker_outage_fails_nothing_loses_nothing_and_decides_all_within_30_s(
+    fault_stack: Stack,
+) -> None:
+    # given: web, two decision workers, one worker for the other queues, beat; three clients
+    # that each create, submit and read an application, then pause a second (about two
+    # submissions a second together: a busy day's burst, not a benchmark)
+    seeded = fault_stack.seed(organizations=3, gpus_per_pool=5000)
+    portal = fault_stack.portal
+    portal.env["PORTAL_DECISION_TIMEOUT_SECONDS"] = "20"
+    portal.start_web(workers=2)
+    portal.start_worker(queues=["decisions"])
+    portal.start_worker(queues=["decisions"])
+    portal.start_worker(queues=["scheduler", "mail", "celery"])
+    portal.start_beat()
+    clients = [Client(fault_stack, member, pause=1.0) for member in seeded["members"]]
+    stop = threading.Event()
+    threads = [threading.Thread(target=client.run, args=(stop,)) for client in clients]
+    for thread in threads:
+        thread.start()
+
+    try:
+        # when: Redis (broker and cache) stops for 60 s, without persistence: what was queued
+        # in it is gone when it comes back
+        time.sleep(5)
+        outage_started = time.monotonic()
+        fault_stack.redis.stop()
+        time.sleep(60)
+        fault_stack.redis.start()
+        back = time.monotonic()
+        backlog = fault_stack.scalar(
+            "SELECT count(*) FROM allocations_application WHERE status = 'submitted'"
+        )
+        time.sleep(5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a client hung"
+
+    def all_decided() -> bool:
+        return not fault_stack.scalar(
+            "SELECT count(*) FROM allocations_application WHERE status = 'submitted'"
+        )
+
+    wait_until(all_decided, timeout=90, interval=0.5, what="every submission decided")
+    decided_after = time.monotonic() - back
+
+    # then: no answer a 5xx but 503, and the submissions during the outage answered 202
+    answers = [answer for client in clients for answer in client.answers]
+    statuses = Counter(f"{what.split(' ')[0]} {a.status}" for _, what, a in answers)
+    failed = [
+        (what, a.status, a.body) for _, what, a in answers if a.status >= 500 and a.status != 503
+    ]
+    assert not failed, failed[:5]
+    during = [
+        answer
+        for at, what, answer in answers
+        if outage_started <= at <= back and what.endswith("/submit/")
+    ]
+    assert during, "no submission during the outage"
+    assert {answer.status for answer in during} == {202}
+
+    # then: nothing lost, each decided once, all within 30 s of the broker's return
+    submitted = {application for client in clients for application in client.submitted}
+    submits = _counts(fault_stack, ["application.submit"])
+    assert set(submits) == submitted
+    decisions = _counts(fault_stack, list(DECISIONS))
+    assert set(decisions) == submitted
+    assert {key: value for key, value in decisions.items() if value != 1} == {}
+    print(
+        f"\nbroker outage 60 s: {len(answers)} answers {dict(statuses)}, "
+        f"{sum(c.dropped for c in clients)} dropped; {len(during)} submissions during the "
+        f"outage, all 202; {backlog} undecided when the broker came back; {len(submitted)} "
+        f"submitted in all, each decided once, the last {decided_after:.1f} s after the "
+        "broker was back"
+    )
+    assert decided_after <= 30, f"the last decision came {decided_after:.1f} s after the return"

@@ -58,6 +58,19 @@ def test_kubernetes_manifests_probe_health_and_readiness_and_run_one_beat():
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert deployments["gpu-portal-beat"]["spec"]["replicas"] == 1
+    # a worker Deployment per queue, each taking its queue only
+    served = {}
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item.get("value") for item in container.get("env", [])}
+        if container["command"] == ["/app/bin/start-worker.sh"]:
+            served[env["CELERY_QUEUES"]] = name
+    assert served == {
+        "decisions": "gpu-portal-worker-decisions",
+        "scheduler": "gpu-portal-worker-scheduler",
+        "mail": "gpu-portal-worker-mail",
+        "celery": "gpu-portal-worker",
+    }
     assert deployments["gpu-portal-beat"]["spec"]["strategy"]["type"] == "Recreate"
     assert {d["kind"] for d in documents} >= {
         "ConfigMap",
@@ -68,12 +81,20 @@ def test_kubernetes_manifests_probe_health_and_readiness_and_run_one_beat():
     }
 
 
-def test_compose_file_starts_database_broker_web_workers_and_one_beat():
+def test_compose_file_starts_database_broker_web_workers_per_queue_and_one_beat():
     # given
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
 
     # then
     services = compose["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat"}
-    assert services["worker"]["deploy"]["replicas"] == 2
+    workers = {"worker", "worker-decisions", "worker-scheduler", "worker-mail"}
+    assert set(services) == {"db", "redis", "migrate", "web", "beat", *workers}
+    assert {services[name]["environment"]["CELERY_QUEUES"]: name for name in workers} == {
+        "celery": "worker",
+        "decisions": "worker-decisions",
+        "scheduler": "worker-scheduler",
+        "mail": "worker-mail",
+    }
+    assert services["worker-decisions"]["deploy"]["replicas"] == 2
+    assert services["worker-decisions"]["environment"]["CELERY_BROKER_URL"]
     assert "replicas" not in services["beat"].get("deploy", {})
