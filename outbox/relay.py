@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from outbox import services
+
 logger = logging.getLogger("portal.outbox")
 
 
@@ -30,6 +32,7 @@ class Relay(threading.Thread):
         self.worker = worker
         self.started_at: datetime = timezone.now()
         self.stopping = threading.Event()
+        self.woken = threading.Event()
         self.last_beat = 0.0
 
     def beat(self) -> None:
@@ -74,11 +77,17 @@ class Relay(threading.Thread):
                 failing = True
                 # a connection the database dropped is replaced on the next pass
                 connection.close()
-            self.stopping.wait(settings.PORTAL_OUTBOX_POLL_SECONDS)
+            self.woken.wait(settings.PORTAL_OUTBOX_POLL_SECONDS)
+            self.woken.clear()
         connection.close()
+
+    def wake(self) -> None:
+        """Publish now: a task of this worker has just committed effects."""
+        self.woken.set()
 
     def stop(self) -> None:
         self.stopping.set()
+        self.woken.set()
 
 
 _relay: Relay | None = None
@@ -93,6 +102,7 @@ def _start_relay(sender: Any = None, **_: Any) -> None:
         return
     name = getattr(sender, "hostname", "") or ""
     _relay = Relay(worker=name)
+    services.wake_relay = _relay.wake
     try:
         _relay.beat()
     except Exception:
@@ -104,6 +114,7 @@ def _start_relay(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _stop_relay(**_: Any) -> None:
+    services.wake_relay = None
     if _relay is not None:
         _relay.stop()
         _relay.join(timeout=5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -33,6 +33,11 @@ _PUBLISHED_FIELDS = ["state", "delivery", "published_at", "claimed_by", "claimed
 # few seconds, so that a broker that hangs costs one request its connection timeout, not all.
 _broker_quiet_until = 0.0
 BROKER_QUIET_SECONDS = 5.0
+
+
+# In a worker, effects written by its tasks are handed to its relay thread (woken at once),
+# which publishes them in batches: a task does not pay a broker round trip per effect.
+wake_relay: Callable[[], None] | None = None
 
 
 class BrokerAway(Exception):
@@ -106,6 +111,9 @@ def publish_after_commit(effect_id: int) -> None:
     """Publish one row right after its cause committed; on any failure leave it pending for
     the relay. Never raises: the request that caused it has already succeeded."""
     global _broker_quiet_until
+    if wake_relay is not None:
+        wake_relay()
+        return
     if time.monotonic() < _broker_quiet_until:
         return
     try:
