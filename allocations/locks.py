@@ -21,7 +21,8 @@ A transaction may skip a step but never goes back to an earlier one, with one ex
 an edit of a pool rewrites its pool-days (step 3) and then re-prices its energy (steps 2
 and 4). It holds the pool `FOR NO KEY UPDATE` from the start, and every other holder of
 that pool's day locks holds the pool `FOR SHARE` first, so no one can wait on it there.
-No network call is made while a lock is held: side effects leave through `delay_on_commit`.
+No network call is made while a lock is held: side effects are outbox rows written in the
+transaction (allocations/effects.py), published to the broker after commit.
 """
 
 from __future__ import annotations

@@ -103,9 +103,7 @@ class PortalCollector(Collector):
         waiting.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0)
         yield waiting
 
-        queue = GaugeMetricFamily("portal_queue_messages", "Messages waiting in the task queue")
-        queue.add_metric([], _queue_length())
-        yield queue
+        yield from _queues_and_outbox()
 
         today = timezone.localdate()
         free = GaugeMetricFamily(
@@ -146,15 +144,43 @@ def _scheduler_drift() -> Iterator[GaugeMetricFamily]:
     yield checked
 
 
-def _queue_length() -> float:
-    from portal.celery import app
+def _queues_and_outbox() -> Iterator[GaugeMetricFamily]:
+    """Messages waiting per queue, and the outbox: effects by state, and the age of the
+    oldest not yet published (it grows while the broker is away)."""
+    from outbox import queues
+    from outbox.models import Effect
+    from outbox.services import queue_sizes
 
-    try:
-        with app.connection_for_read() as connection:
-            channel = connection.default_channel
-            return float(channel.queue_declare(queue="celery", passive=True).message_count)
-    except Exception:
-        return float("nan")
+    sizes = queue_sizes(queues.ALL)
+    queue = GaugeMetricFamily(
+        "portal_queue_messages", "Messages waiting in each task queue", labels=["queue"]
+    )
+    for name in queues.ALL:
+        queue.add_metric([name], sizes.get(name, float("nan")))
+    yield queue
+    counts = dict(
+        Effect.objects.filter(
+            state__in=[Effect.State.PENDING, Effect.State.PUBLISHED, Effect.State.FAILED]
+        )
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    effects = GaugeMetricFamily(
+        "portal_outbox_effects", "Outbox effects not done, by state", labels=["state"]
+    )
+    for state in (Effect.State.PENDING, Effect.State.PUBLISHED, Effect.State.FAILED):
+        effects.add_metric([state], counts.get(state, 0))
+    yield effects
+    oldest = Effect.objects.filter(state=Effect.State.PENDING).aggregate(oldest=Min("created_at"))[
+        "oldest"
+    ]
+    pending = GaugeMetricFamily(
+        "portal_outbox_oldest_pending_seconds",
+        "Age of the oldest side effect not yet published to the broker",
+    )
+    pending.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0)
+    yield pending
 
 
 _collector = PortalCollector()

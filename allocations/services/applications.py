@@ -147,7 +147,9 @@ def application_update(
 def application_submit(
     *, application: Application, actor: User, submitted_at: datetime | None = None
 ) -> Application:
-    """Move a draft to `submitted` and queue its decision after commit; answers at once.
+    """Move a draft to `submitted` and write its decision to the outbox in the same
+    transaction (published after commit, or by the relay once the broker answers); answers
+    at once.
     `submitted_at` is for loading a history (the demo); by default, now."""
     with transaction.atomic():
         current = locks.lock_application(application_id=application.pk)
