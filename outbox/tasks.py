@@ -20,7 +20,7 @@ from django.utils import timezone
 logger = logging.getLogger("portal.outbox")
 
 
-class EffectTask(Task):  # type: ignore[misc]
+class EffectTask(Task):
     # The `outbox` keyword is taken here, not by `run`: Celery must not check it against
     # the task's signature when a retry sends the message again.
     typing = False

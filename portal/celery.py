@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 RECONNECT_SECONDS = float(os.environ.get("CELERY_BROKER_RECONNECT_SECONDS", "1"))
 
 
-class Consumer(CeleryConsumer):  # type: ignore[misc]
+class Consumer(CeleryConsumer):
     """The worker's consumer, reconnecting to its broker every RECONNECT_SECONDS."""
 
     def ensure_connected(self, conn: Any) -> Any:
