@@ -34,6 +34,10 @@ class Relay(threading.Thread):
         self.stopping = threading.Event()
         self.woken = threading.Event()
         self.last_beat = 0.0
+        # Since when the database has answered without a break: heartbeats written while it
+        # was away are missing, so a worker's silence counts only once every worker has had
+        # PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS to beat again.
+        self.answering_since = time.monotonic()
 
     def beat(self) -> None:
         from outbox.services import worker_heartbeat
@@ -51,9 +55,11 @@ class Relay(threading.Thread):
 
         self.beat()
         total = 0
+        waited = time.monotonic() - self.answering_since
+        heartbeats = waited >= settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS
         try:
             while not self.stopping.is_set():
-                published = effects_publish()
+                published = effects_publish(heartbeats=heartbeats)
                 total += published
                 if published < settings.PORTAL_OUTBOX_BATCH:
                     break
@@ -75,6 +81,7 @@ class Relay(threading.Thread):
                 if not failing:
                     logger.warning("outbox: the relay failed; trying again", exc_info=True)
                 failing = True
+                self.answering_since = time.monotonic()
                 # a connection the database dropped is replaced on the next pass
                 connection.close()
             self.woken.wait(settings.PORTAL_OUTBOX_POLL_SECONDS)

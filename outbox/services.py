@@ -132,16 +132,16 @@ def publish_after_commit(effect_id: int) -> None:
         logger.warning("outbox: publishing effect %s after commit failed", effect_id, exc_info=True)
 
 
-def _due(now: datetime) -> Q:
+def _due(now: datetime, *, heartbeats: bool = True) -> Q:
     """Rows the relay publishes: pending ones, and published ones whose task will not
-    finish by itself: claimed by a worker not seen for a while, or past their lease."""
-    quiet = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
-    alive = Worker.objects.filter(seen_at__gte=quiet).values("name")
-    return (
-        Q(state=Effect.State.PENDING)
-        | (Q(state=Effect.State.PUBLISHED, claimed_at__lt=quiet) & ~Q(claimed_by__in=alive))
-        | Q(state=Effect.State.PUBLISHED, lease_until__lt=now)
-    )
+    finish by itself: claimed by a worker not seen for a while (when `heartbeats` can be
+    trusted), or past their lease."""
+    due = Q(state=Effect.State.PENDING) | Q(state=Effect.State.PUBLISHED, lease_until__lt=now)
+    if heartbeats:
+        quiet = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
+        alive = Worker.objects.filter(seen_at__gte=quiet).values("name")
+        due |= Q(state=Effect.State.PUBLISHED, claimed_at__lt=quiet) & ~Q(claimed_by__in=alive)
+    return due
 
 
 def _lost(now: datetime, queues_empty: set[str]) -> Q:
@@ -185,13 +185,17 @@ def _empty_queues(names: set[str]) -> set[str]:
     return {name for name, size in queue_sizes(names).items() if size == 0}
 
 
-def effects_publish(*, limit: int | None = None, now: datetime | None = None) -> int:
+def effects_publish(
+    *, limit: int | None = None, now: datetime | None = None, heartbeats: bool = True
+) -> int:
     """The relay's one pass: publish due rows (oldest first, at most `limit`), each under a
     new delivery number, and mark them published. Rows another relay holds are skipped.
+    Without `heartbeats` (the relay has just reached the database again, and workers have
+    not had the time to write theirs), no row is taken for its worker's silence.
     Raises BrokerAway when rows were due and the broker took none. Answers how many."""
     now = now or timezone.now()
     limit = limit or settings.PORTAL_OUTBOX_BATCH
-    condition = _due(now)
+    condition = _due(now, heartbeats=heartbeats)
     waiting = now - timedelta(seconds=settings.PORTAL_OUTBOX_WORKER_TIMEOUT_SECONDS)
     unclaimed = set(
         Effect.objects.filter(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import Retry
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 logger = logging.getLogger("portal.outbox")
@@ -42,14 +44,17 @@ class EffectTask(Task):
             due = when if isinstance(when, datetime) else timezone.now()
             if isinstance(when, int | float):
                 due = timezone.now() + timedelta(seconds=when)
-            services.effect_extend(effect_id=effect_id, delivery=delivery, until=due)
+            try:
+                services.effect_extend(effect_id=effect_id, delivery=delivery, until=due)
+            except Exception:
+                # the database is away too: the retry is sent all the same, and its run
+                # claims the row again
+                logger.warning("outbox: could not extend the lease of effect %s", effect_id)
             raise
         except Exception as error:
-            services.effect_finish(
-                effect_id=effect_id, delivery=delivery, error=f"{type(error).__name__}: {error}"
-            )
+            _finish(effect_id, delivery, error=f"{type(error).__name__}: {error}")
             raise
-        services.effect_finish(effect_id=effect_id, delivery=delivery)
+        _finish(effect_id, delivery)
         return result
 
     def _body(self, *args: Any, **kwargs: Any) -> Any:
@@ -58,6 +63,29 @@ class EffectTask(Task):
         if self.request.called_directly:
             return super().__call__(*args, **kwargs)
         return self.run(*args, **kwargs)
+
+
+# How long a worker keeps trying to mark an effect finished while the database is away: an
+# effect whose mark is lost is run again once its lease is over (a mail would go twice).
+FINISH_ATTEMPTS = 30
+FINISH_PAUSE_SECONDS = 2.0
+
+
+def _finish(effect_id: int, delivery: int, *, error: str = "") -> None:
+    from outbox import services
+
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            services.effect_finish(effect_id=effect_id, delivery=delivery, error=error)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == 0:
+                logger.warning(
+                    "outbox: marking effect %s finished waits for the database", effect_id
+                )
+            connection.close()  # a new one at the next attempt
+            time.sleep(FINISH_PAUSE_SECONDS)
+    logger.error("outbox: effect %s could not be marked finished; it may run again", effect_id)
 
 
 @shared_task

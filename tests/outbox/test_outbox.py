@@ -192,6 +192,21 @@ def test_a_row_claimed_by_a_worker_unseen_for_ten_seconds_is_published_again(dra
     assert outbox.effect_claim(effect_id=effect.pk, delivery=2, worker="w2@host")
 
 
+def test_a_relay_back_from_a_database_outage_does_not_take_silence_for_death(draft, founder, sent):
+    # given: claimed by a worker whose heartbeats could not be written (the database away)
+    services.application_submit(application=draft(), actor=founder)
+    outbox.effects_publish()
+    effect = Effect.objects.get()
+    assert outbox.effect_claim(effect_id=effect.pk, delivery=1, worker="w1@host")
+
+    # when: a relay that has just reached the database again passes
+    published = outbox.effects_publish(now=_later(30), heartbeats=False)
+
+    # then
+    assert published == 0
+    assert Effect.objects.get().delivery == 1
+
+
 def test_a_row_of_a_live_worker_is_published_again_only_once_its_lease_ran_out(
     draft, founder, sent, settings
 ):
