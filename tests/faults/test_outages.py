@@ -127,6 +127,15 @@ def _counts(stack: Stack, verbs: list[str]) -> dict[str, int]:
     return {str(target): count for target, count in rows}
 
 
+def _undecided_effects(stack: Stack) -> list[tuple[Any, ...]]:
+    """The outbox rows of the decisions of applications still `submitted`, to say why."""
+    return stack.sql(
+        "SELECT e.key, e.state, e.delivery, e.claimed_by, e.claimed_at, e.lease_until, "
+        "e.published_at, e.error FROM outbox_effect e JOIN allocations_application a "
+        "ON e.key = 'decide:' || a.id || ':' || a.submission WHERE a.status = 'submitted'"
+    )
+
+
 @dataclass
 class Client:
     """A client that creates, submits and reads, retrying each write with its key after a
@@ -244,7 +253,10 @@ def test_a_30_second_database_outage_answers_503_and_recovers_losing_and_repeati
             "SELECT count(*) FROM allocations_application WHERE status = 'submitted'"
         )
 
-    wait_until(all_decided, timeout=150, interval=1, what="every submission decided")
+    try:
+        wait_until(all_decided, timeout=150, interval=1, what="every submission decided")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}: {_undecided_effects(fault_stack)}") from error
     decided_at = time.monotonic()
     decisions = _counts(fault_stack, list(DECISIONS))
     assert set(decisions) == submitted
