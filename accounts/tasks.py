@@ -8,6 +8,7 @@ from celery import shared_task
 from django.core.mail import EmailMessage, get_connection
 
 from accounts import notifications
+from outbox.tasks import EffectTask
 
 
 def _send(messages: list[EmailMessage]) -> int:
@@ -15,8 +16,6 @@ def _send(messages: list[EmailMessage]) -> int:
     if not messages:
         return 0
     return get_connection().send_messages(messages) or 0
-
-from outbox.tasks import EffectTask
 
 
 @shared_task(

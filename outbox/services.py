@@ -205,14 +205,14 @@ def effects_publish(
     if unclaimed:
         # Only then is the broker asked how full the queues are.
         condition |= _lost(now, _empty_queues(unclaimed))
-    due = list(Effect.objects.filter(condition).order_by("id").values_list("pk", flat=True)[:limit])
-    if not due:
+    if not Effect.objects.filter(condition).exists():
         return 0
     with transaction.atomic():
+        # Rows another relay holds are skipped, and the next ones taken instead.
         rows = list(
             Effect.objects.select_for_update(skip_locked=True)
-            .filter(condition, pk__in=due)
-            .order_by("id")
+            .filter(condition)
+            .order_by("id")[:limit]
         )
         published = _publish_locked(rows, now)
         if published:

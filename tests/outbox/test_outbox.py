@@ -327,7 +327,8 @@ def _relay_in_a_process(results: Any) -> None:
 
     outbox._send = send  # type: ignore[assignment]
     try:
-        for _ in range(50):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and Effect.objects.filter(state="pending").exists():
             outbox.effects_publish(limit=10)
     finally:
         connections.close_all()
