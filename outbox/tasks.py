@@ -34,7 +34,7 @@ class EffectTask(Task):
             return self._body(*args, **kwargs)
         effect_id, delivery = outbox
         worker = self.request.hostname or f"local@{socket.gethostname()}"
-        if not services.effect_claim(effect_id=effect_id, delivery=delivery, worker=worker):
+        if not _claim(effect_id, delivery, worker):
             logger.info("outbox: effect %s delivery %s is not current; nothing to do", *outbox)
             return None
         try:
@@ -65,10 +65,35 @@ class EffectTask(Task):
         return self.run(*args, **kwargs)
 
 
-# How long a worker keeps trying to mark an effect finished while the database is away: an
+# How long a worker keeps trying to claim an effect, or to mark it finished, while the
+# database is away: a retry that could not claim its row leaves it to its lease, and an
 # effect whose mark is lost is run again once its lease is over (a mail would go twice).
 FINISH_ATTEMPTS = 30
 FINISH_PAUSE_SECONDS = 2.0
+
+
+def _claim(effect_id: int, delivery: int, worker: str) -> bool:
+    """Claim the row, waiting for the database as `_finish` does. A retry whose claim failed
+    on the database used to end there: its message was gone, and the row, still leased to
+    the earlier run of a live worker, waited out its whole lease (a decision claimed just as
+    the database stopped stayed `submitted` for minutes). Waiting here runs it as soon as the
+    database is back; a newer delivery published meanwhile makes the claim answer false."""
+    from outbox import services
+
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            return services.effect_claim(effect_id=effect_id, delivery=delivery, worker=worker)
+        except (OperationalError, InterfaceError):
+            if attempt == FINISH_ATTEMPTS - 1:
+                logger.error(
+                    "outbox: effect %s could not be claimed; its lease will run out", effect_id
+                )
+                raise
+            if attempt == 0:
+                logger.warning("outbox: claiming effect %s waits for the database", effect_id)
+            connection.close()  # a new one at the next attempt
+            time.sleep(FINISH_PAUSE_SECONDS)
+    return False  # not reached
 
 
 def _finish(effect_id: int, delivery: int, *, error: str = "") -> None:
