@@ -7,16 +7,18 @@ from __future__ import annotations
 import multiprocessing
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from allocations import effects, tasks
 from allocations.models import Application
 from allocations.services import applications as services
 from outbox import services as outbox
+from outbox import tasks as outbox_tasks
 from outbox.models import Effect, Worker
 from portal.celery import app as celery_app
 
@@ -274,6 +276,38 @@ def test_the_task_of_an_older_delivery_does_nothing_and_the_current_one_marks_do
     assert current.result == "approved"
     effect.refresh_from_db()
     assert (effect.state, effect.finished_at is not None) == ("done", True)
+
+
+def test_a_task_whose_claim_fails_on_the_database_runs_once_the_database_is_back(
+    draft, founder, sent, monkeypatch
+):
+    # given: published; the database refuses the first two claims (a retry sent during an
+    # outage, its row still leased to the run that stopped)
+    submitted = services.application_submit(application=draft(), actor=founder)
+    outbox.effects_publish()
+    effect = Effect.objects.get()
+    claim = outbox.effect_claim
+    refusals = [OperationalError("the database system is shutting down")] * 2
+
+    def flaky_claim(**kwargs: Any) -> bool:
+        if refusals:
+            raise refusals.pop()
+        return claim(**kwargs)
+
+    monkeypatch.setattr(outbox, "effect_claim", flaky_claim)
+    monkeypatch.setattr(outbox_tasks, "FINISH_PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(outbox_tasks, "connection", SimpleNamespace(close=lambda: None))
+
+    # when
+    result = tasks.decide_application.apply(
+        args=[str(submitted.pk), 1], kwargs={"outbox": [effect.pk, 1]}
+    )
+
+    # then: decided by this delivery, once, and marked done; nothing published again
+    assert result.result == "approved"
+    effect.refresh_from_db()
+    assert (effect.state, effect.delivery) == ("done", 1)
+    assert len(sent) == 1
 
 
 # --- the beat's re-queue -----------------------------------------------------------------------
