@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.utils.imports import symbol_by_name
 
 from outbox.models import Effect, Worker
 
@@ -107,10 +108,50 @@ def _publish_locked(rows: Iterable[Effect], now: datetime) -> list[Effect]:
     return published
 
 
+def _eager() -> bool:
+    from portal.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def run_eagerly(effect_id: int) -> None:
+    """Under `task_always_eager` (a test's live server, a script), there is no broker to
+    publish to: the row is published under a new delivery and its task runs at once in this
+    thread, through the same claim and finish as in a worker, as `delay` would run it."""
+    from portal.celery import app
+
+    with transaction.atomic():
+        rows = list(
+            Effect.objects.select_for_update().filter(pk=effect_id, state=Effect.State.PENDING)
+        )
+        if not rows:
+            return
+        row = rows[0]
+        row.delivery += 1
+        row.state = Effect.State.PUBLISHED
+        row.published_at = timezone.now()
+        row.save(update_fields=_PUBLISHED_FIELDS)
+    # Outside a worker the task's module may not be imported yet; a task is named after its
+    # module (Celery's default). The loader's import_default_modules would set Django up
+    # again and, with it, the logging handlers on whatever stream is current.
+    task = app.tasks[row.task] if row.task in app.tasks else symbol_by_name(row.task)
+    task.apply(
+        args=row.args,
+        kwargs={"outbox": [row.pk, row.delivery]},
+        task_id=f"outbox-{row.pk}-{row.delivery}",
+    )
+
+
 def publish_after_commit(effect_id: int) -> None:
     """Publish one row right after its cause committed; on any failure leave it pending for
     the relay. Never raises: the request that caused it has already succeeded."""
     global _broker_quiet_until
+    if _eager():
+        try:
+            run_eagerly(effect_id)
+        except Exception:
+            logger.warning("outbox: running effect %s eagerly failed", effect_id, exc_info=True)
+        return
     if wake_relay is not None:
         wake_relay()
         return

@@ -123,6 +123,25 @@ def test_a_submit_answers_202_while_the_broker_is_away(
     assert Effect.objects.get().state == "pending"
 
 
+def test_under_always_eager_an_effect_runs_at_commit_through_its_claim_and_finish(
+    draft, founder, django_capture_on_commit_callbacks
+):
+    # given: no broker at all, tasks run in the caller (a test's live server, a script)
+    celery_app.conf.task_always_eager = True
+
+    # when
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            submitted = services.application_submit(application=draft(), actor=founder)
+    finally:
+        celery_app.conf.task_always_eager = False
+
+    # then: decided at once, and its row marked done under its first delivery
+    assert Application.objects.get(pk=submitted.pk).status == "approved"
+    decision = Effect.objects.get(key=f"decide:{submitted.pk}:1")
+    assert (decision.state, decision.delivery) == ("done", 1)
+
+
 # --- the relay ---------------------------------------------------------------------------------
 
 
