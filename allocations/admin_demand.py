@@ -5,6 +5,7 @@ bypasses them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,6 @@ from allocations.models import (
     UsageRecord,
 )
 from allocations.services import allocations as allocation_services
-from allocations.services import usage as usage_services
 
 SECONDS_PER_HOUR = 3600
 
@@ -34,40 +34,51 @@ def _hours(seconds: int) -> str:
     return f"{Decimal(seconds) / SECONDS_PER_HOUR:,.2f}"
 
 
-@admin.action(
-    description="Release the future days of the selected allocations",
-    permissions=["change"],
+def _allocation_action(
+    name: str, service: Callable[..., Allocation], description: str, done: str
+) -> Callable[[admin.ModelAdmin[Any], HttpRequest, QuerySet[Allocation]], None]:
+    """An admin action that calls an allocation service for each selected allocation, as
+    the signed-in operator; a refusal is reported and the others go on."""
+
+    def action(
+        admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
+    ) -> None:
+        _for_each(
+            admin_view,
+            request,
+            queryset,
+            lambda allocation, **kw: service(allocation=allocation, **kw),
+            done,
+        )
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+release_selected = _allocation_action(
+    "release_selected",
+    allocation_services.allocation_release,
+    "Release the future days of the selected allocations",
+    "allocation(s) released",
 )
-def release_selected(
-    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
-) -> None:
-    _for_each(admin_view, request, queryset,
-              lambda allocation, **kw: allocation_services.allocation_release(
-                  allocation=allocation, **kw), "allocation(s) released")  # fmt: skip
-
-
-@admin.action(
-    description="Suspend the selected allocations (the scheduler stops their jobs)",
-    permissions=["change"],
+suspend_selected = _allocation_action(
+    "suspend_selected",
+    allocation_services.allocation_suspend,
+    "Suspend the selected allocations (the scheduler stops their jobs)",
+    "allocation(s) suspended",
 )
-def suspend_selected(
-    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
-) -> None:
-    _for_each(admin_view, request, queryset,
-              lambda allocation, **kw: usage_services.allocation_suspend(
-                  allocation=allocation, **kw), "allocation(s) suspended")  # fmt: skip
-
-
-@admin.action(
-    description="Resume the selected allocations",
-    permissions=["change"],
+resume_selected = _allocation_action(
+    "resume_selected",
+    allocation_services.allocation_resume,
+    "Resume the selected allocations",
+    "allocation(s) resumed",
 )
-def resume_selected(
-    admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
-) -> None:
-    _for_each(admin_view, request, queryset,
-              lambda allocation, **kw: usage_services.allocation_resume(
-                  allocation=allocation, **kw), "allocation(s) resumed")  # fmt: skip
+revoke_selected = _allocation_action(
+    "revoke_selected",
+    allocation_services.allocation_revoke,
+    "Revoke the selected allocations for good (their future days go back to the ledger)",
+    "allocation(s) revoked",
+)
 
 
 class BackendCallInline(admin.TabularInline[BackendCall, Allocation]):
@@ -99,7 +110,7 @@ class AllocationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "at_risk", "program", "pool"]
     search_fields = ["organization__name", "application__title", "model_lineage"]
     list_select_related = ["application", "organization", "program", "pool"]
-    actions = [release_selected, suspend_selected, resume_selected]
+    actions = [release_selected, suspend_selected, resume_selected, revoke_selected]
     inlines = [BackendCallInline]
     fieldsets = [
         (

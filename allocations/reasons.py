@@ -76,6 +76,7 @@ MESSAGES: dict[str, str] = {
     ),
     "auto_approved": gettext_noop("Eligible, within quota and capacity: approved."),
     "withdrawn": gettext_noop("Withdrawn by the applicant."),
+    "revoked_by_operator": gettext_noop("Revoked by an operator."),
     "window_started": gettext_noop("The window started before a decision could be made."),
 }
 

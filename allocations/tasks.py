@@ -140,7 +140,7 @@ def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
 def run_backend_call(self: Any, call_id: str) -> str:
     """Carry out a scheduler call; a failure is retried with exponential backoff."""
     from allocations.backends import BackendError
-    from allocations.services.usage import backend_call_run
+    from allocations.services.scheduler import backend_call_run
 
     try:
         return str(backend_call_run(call_id=call_id).outcome)

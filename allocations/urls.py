@@ -1,6 +1,6 @@
 from django.urls import path
 
-from allocations.views import demand, inventory, reports, usage
+from allocations.views import demand, inventory, operators, reports, usage
 
 urlpatterns = [
     path("sites/", inventory.SiteListView.as_view(), name="site-list"),
@@ -83,13 +83,18 @@ urlpatterns += [
     ),
     path(
         "allocations/<uuid:pk>/suspend/",
-        usage.AllocationSuspendView.as_view(),
+        operators.AllocationSuspendView.as_view(),
         name="allocation-suspend",
     ),
     path(
         "allocations/<uuid:pk>/resume/",
-        usage.AllocationResumeView.as_view(),
+        operators.AllocationResumeView.as_view(),
         name="allocation-resume",
+    ),
+    path(
+        "allocations/<uuid:pk>/revoke/",
+        operators.AllocationRevokeView.as_view(),
+        name="allocation-revoke",
     ),
     path("capacity/", demand.CapacityView.as_view(), name="capacity"),
     path("usage/", usage.UsageView.as_view(), name="usage"),

@@ -3,6 +3,8 @@ early, moved through their statuses by the daily beat."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from accounts import authz
 from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from allocations import effects, locks
+from allocations.lifecycle import ALLOCATION, LIVE_ALLOCATION
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -21,14 +24,18 @@ from allocations.models import (
     ApplicationKind,
     ApplicationStatus,
     BackendCall,
+    GpuPool,
+    PoolDay,
     QuotaUsage,
+    SiteDay,
 )
 from allocations.models.demand import lineage_key
+from allocations.reasons import reason, text
 from allocations.services import ledger
-from allocations.services.usage import backend_request, usage_regrant
+from allocations.services.scheduler import backend_request
+from allocations.services.usage import usage_regrant, used_percent
 from portal.errors import InvalidTransition
 
-LIVE = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
 TRACKED = ("status", "granted_gpu_hours", "start_date", "end_date", "released_from")
 
 
@@ -69,7 +76,7 @@ def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
     if application.kind == ApplicationKind.EXTENSION:
         allocation.end_date = max(allocation.end_date, application.end_date)
     # Thresholds and exhaustion are measured against the grant as it is now.
-    action = usage_regrant(allocation=allocation, today=today)
+    action = usage_regrant(allocation=allocation)
     allocation.save(update_fields=["granted_gpu_hours", "end_date", "status", "notified_percent"])
     audit_record(
         actor=actor,
@@ -98,56 +105,19 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
     Locks: the quota row, the pool-days and site-days of the released days, the allocation.
     """
     authz.require_releaser(actor=actor, allocation=allocation)
-    today = timezone.localdate()
-    allocation = Allocation.objects.select_related(
-        "pool__site", "pool__accelerator", "program", "application"
-    ).get(pk=allocation.pk)
+    allocation = _load(allocation)
     _check_releasable(allocation)
-    first = max(today + timedelta(days=1), allocation.start_date)
+    first = _first_future_day(allocation)
     if first > allocation.end_date:
         raise InvalidTransition(_("The allocation has no future days left to release."))
-    pool = allocation.pool
-    locks.ensure_ledger_rows(pool=pool, start=first, end=allocation.end_date)
-    with transaction.atomic():
-        quota = locks.lock_quota(
-            organization_id=allocation.organization_id, program_id=allocation.program_id
-        )
-        moved_from = pool.site_id
-        pool = locks.lock_pool_shared(pool_id=pool.pk)
-        if pool.site_id != moved_from:
-            locks.ensure_site_days(site=pool.site, start=first, end=allocation.end_date)
-        pool_days = locks.lock_pool_days(pool=pool, start=first, end=allocation.end_date)
-        site_days = locks.lock_site_days(site=pool.site, start=first, end=allocation.end_date)
-        current = locks.lock_allocation(allocation_id=allocation.pk)
+    with _future_locked(allocation, first) as (quota, current, freeing):
         _check_releasable(current)
         before = snapshot(current, TRACKED)
-        freed = 0
-        for grant in _grants(current):
-            shares = ledger.daily_shares(
-                gpu_hours=grant.gpu_hours, start=grant.start_date, end=grant.end_date
-            )
-            offset = max((first - grant.start_date).days, 0)
-            future = shares[offset:]
-            if not future:
-                continue
-            begin = grant.start_date + timedelta(days=offset)
-            index = (begin - first).days
-            ledger.ledger_apply(
-                pool=pool,
-                program=current.program,
-                start=begin,
-                shares=future,
-                pool_days=pool_days[index : index + len(future)],
-                site_days=site_days[index : index + len(future)],
-                add_to=None,
-                take_from="committed",
-                energy_per_gpu_hour=ledger.reserved_rate(grant),
-            )
-            freed += sum(future)
+        freed = freeing()
         current.granted_gpu_hours -= freed
         current.released_from = first
         if first == current.start_date:
-            current.status = AllocationStatus.RELEASED
+            ALLOCATION.move(current, AllocationStatus.RELEASED)
         else:
             current.end_date = first - timedelta(days=1)
         current.save(update_fields=["granted_gpu_hours", "released_from", "status", "end_date"])
@@ -167,12 +137,130 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
             if current.status == AllocationStatus.RELEASED
             else BackendCall.Action.SET_LIMIT,
         )
-        effects.recheck_waitlist(pool_id=pool.pk)
+        effects.recheck_waitlist(pool_id=current.pool_id)
     return current
 
 
+def allocation_revoke(*, allocation: Allocation, actor: Actor, note: str = "") -> Allocation:
+    """An operator ends an allocation for good (a breach of the terms, an organization that
+    lost its eligibility): its future days go back to the ledger (from tomorrow, or all of
+    them if it has not started), its hours leave the quota as at expiry, and the scheduler
+    stops its jobs. Final: it takes no usage after its grace and is never resumed. Queues
+    the pool's waitlist. Operators only; any status but a final one.
+
+    Locks: as `allocation_release`.
+    """
+    authz.require_operator(actor=actor)
+    allocation = _load(allocation)
+    ALLOCATION.refuse(allocation.status, AllocationStatus.REVOKED)
+    first = _first_future_day(allocation)
+    with _future_locked(allocation, first) as (quota, current, freeing):
+        ALLOCATION.refuse(current.status, AllocationStatus.REVOKED)
+        before = snapshot(current, TRACKED)
+        granted = current.granted_gpu_hours
+        freed = freeing() if first <= current.end_date else 0
+        current.granted_gpu_hours -= freed
+        if freed:
+            current.released_from = first
+            if first > current.start_date:
+                current.end_date = first - timedelta(days=1)
+        ALLOCATION.move(current, AllocationStatus.REVOKED)
+        current.save(update_fields=["granted_gpu_hours", "released_from", "status", "end_date"])
+        QuotaUsage.objects.filter(pk=quota.pk).update(held_gpu_hours=quota.held_gpu_hours - granted)
+        audit_record(
+            actor=actor,
+            verb="allocation.revoke",
+            target=current,
+            before=before,
+            after={**snapshot(current, TRACKED), "freed_gpu_hours": freed},
+            reasons=[reason("revoked_by_operator", note or text("revoked_by_operator"))],
+        )
+        backend_request(allocation=current, action=BackendCall.Action.SUSPEND)
+        if freed:
+            effects.recheck_waitlist(pool_id=current.pool_id)
+    return current
+
+
+def _load(allocation: Allocation) -> Allocation:
+    return Allocation.objects.select_related(
+        "pool__site", "pool__accelerator", "program", "application"
+    ).get(pk=allocation.pk)
+
+
+def _first_future_day(allocation: Allocation) -> date:
+    """The first day an early end gives back: tomorrow (today's jobs may be running), or
+    the first day of an allocation that has not started."""
+    return max(timezone.localdate() + timedelta(days=1), allocation.start_date)
+
+
+@contextmanager
+def _future_locked(
+    allocation: Allocation, first: date
+) -> Iterator[tuple[QuotaUsage, Allocation, Callable[[], int]]]:
+    """A transaction holding the locks that an early end needs, in the lock order: the
+    quota row, the pool (shared), the pool-days and site-days from `first` to the last day,
+    then the allocation. Yields the quota, the locked allocation, and a function that takes
+    the grants' shares of those days out of the ledger and answers how many GPU-hours it
+    freed."""
+    pool = allocation.pool
+    last = allocation.end_date
+    if first <= last:
+        locks.ensure_ledger_rows(pool=pool, start=first, end=last)
+    with transaction.atomic():
+        quota = locks.lock_quota(
+            organization_id=allocation.organization_id, program_id=allocation.program_id
+        )
+        moved_from = pool.site_id
+        pool = locks.lock_pool_shared(pool_id=pool.pk)
+        if pool.site_id != moved_from and first <= last:
+            locks.ensure_site_days(site=pool.site, start=first, end=last)
+        pool_days = locks.lock_pool_days(pool=pool, start=first, end=last)
+        site_days = locks.lock_site_days(site=pool.site, start=first, end=last)
+        current = locks.lock_allocation(allocation_id=allocation.pk)
+
+        def freeing() -> int:
+            return _free_future_days(current, first, pool, pool_days, site_days)
+
+        yield quota, current, freeing
+
+
+def _free_future_days(
+    allocation: Allocation,
+    first: date,
+    pool: GpuPool,
+    pool_days: list[PoolDay],
+    site_days: list[SiteDay],
+) -> int:
+    """Take each grant's shares of the days from `first` out of the committed ledger (the
+    days are locked by the caller, from `first`). Answers the GPU-hours freed."""
+    freed = 0
+    for grant in _grants(allocation):
+        shares = ledger.daily_shares(
+            gpu_hours=grant.gpu_hours, start=grant.start_date, end=grant.end_date
+        )
+        offset = max((first - grant.start_date).days, 0)
+        future = shares[offset:]
+        if not future:
+            continue
+        begin = grant.start_date + timedelta(days=offset)
+        index = (begin - first).days
+        ledger.ledger_apply(
+            pool=pool,
+            program=allocation.program,
+            start=begin,
+            shares=future,
+            pool_days=pool_days[index : index + len(future)],
+            site_days=site_days[index : index + len(future)],
+            add_to=None,
+            take_from="committed",
+            energy_per_gpu_hour=ledger.reserved_rate(grant),
+        )
+        freed += sum(future)
+    return freed
+
+
 def _check_releasable(allocation: Allocation) -> None:
-    if allocation.status not in LIVE:
+    if allocation.status not in LIVE_ALLOCATION:
         raise InvalidTransition(
             _("The allocation is %(status)s: it cannot be released.")
             % {"status": allocation.status}
@@ -182,6 +270,52 @@ def _check_releasable(allocation: Allocation) -> None:
             _("The allocation was released from %(day)s already.")
             % {"day": allocation.released_from}
         )
+
+
+def allocation_suspend(*, allocation: Allocation, actor: Actor) -> Allocation:
+    """An operator suspends an allocation; the scheduler stops its jobs."""
+    authz.require_operator(actor=actor)
+    return _switch(allocation, actor, AllocationStatus.SUSPENDED, BackendCall.Action.SUSPEND)
+
+
+def allocation_resume(*, allocation: Allocation, actor: Actor) -> Allocation:
+    """An operator resumes a suspended allocation in the status its dates and usage give
+    (active, scheduled before its first day, exhausted at 100 %); the scheduler lets its
+    jobs run again."""
+    authz.require_operator(actor=actor)
+    return _switch(allocation, actor, AllocationStatus.ACTIVE, BackendCall.Action.RESUME)
+
+
+def _switch(allocation: Allocation, actor: Actor, target: str, action: str) -> Allocation:
+    with transaction.atomic():
+        current = locks.lock_allocation(allocation_id=allocation.pk)
+        if target == AllocationStatus.ACTIVE:
+            if current.status != AllocationStatus.SUSPENDED:
+                raise InvalidTransition(
+                    _("The allocation is %(status)s: it cannot be resumed.")
+                    % {"status": current.status}
+                )
+            if current.start_date > timezone.localdate():
+                target = AllocationStatus.SCHEDULED
+            elif used_percent(current) >= 100:
+                target = AllocationStatus.EXHAUSTED
+        before = ALLOCATION.move(
+            current,
+            target,
+            _("The allocation is %(status)s: it cannot be suspended.")
+            if target == AllocationStatus.SUSPENDED
+            else None,
+        )
+        current.save(update_fields=["status"])
+        audit_record(
+            actor=actor,
+            verb=f"allocation.{action}",
+            target=current,
+            before={"status": before},
+            after={"status": target},
+        )
+        backend_request(allocation=current, action=action)
+    return current
 
 
 def allocation_advance(*, today: date | None = None) -> dict[str, int]:
@@ -195,19 +329,13 @@ def allocation_advance(*, today: date | None = None) -> dict[str, int]:
     ).values_list("pk", flat=True):
         started += _move(allocation_id, AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE)
     expired = 0
-    ending = (
-        AllocationStatus.ACTIVE,
-        AllocationStatus.EXHAUSTED,
-        AllocationStatus.SUSPENDED,
-        AllocationStatus.SCHEDULED,
-    )
     for allocation_id in Allocation.objects.filter(
-        status__in=ending, end_date__lt=today
+        status__in=ALLOCATION.sources(AllocationStatus.EXPIRED), end_date__lt=today
     ).values_list("pk", flat=True):
         expired += _expire(allocation_id)
     warned = 0
     for allocation_id in Allocation.objects.filter(
-        status__in=LIVE, expiry_notified=False, end_date__lte=today + timedelta(days=7)
+        status__in=LIVE_ALLOCATION, expiry_notified=False, end_date__lte=today + timedelta(days=7)
     ).values_list("pk", flat=True):
         warned += _warn_expiry(allocation_id)
     return {"started": started, "expired": expired, "warned": warned}
@@ -230,7 +358,7 @@ def _move(allocation_id: Any, source: str, target: str) -> int:
         allocation = locks.lock_allocation(allocation_id=allocation_id)
         if allocation.status != source:
             return 0
-        allocation.status = target
+        ALLOCATION.move(allocation, target)
         allocation.save(update_fields=["status"])
         audit_record(
             actor=None,
@@ -251,14 +379,9 @@ def _expire(allocation_id: Any) -> int:
             organization_id=allocation.organization_id, program_id=allocation.program_id
         )
         current = locks.lock_allocation(allocation_id=allocation_id)
-        if current.status in (
-            AllocationStatus.EXPIRED,
-            AllocationStatus.RELEASED,
-            AllocationStatus.REVOKED,
-        ):
+        if not ALLOCATION.allows(current.status, AllocationStatus.EXPIRED):
             return 0
-        before = {"status": current.status}
-        current.status = AllocationStatus.EXPIRED
+        before = {"status": ALLOCATION.move(current, AllocationStatus.EXPIRED)}
         current.save(update_fields=["status"])
         QuotaUsage.objects.filter(pk=quota.pk).update(
             held_gpu_hours=quota.held_gpu_hours - current.granted_gpu_hours

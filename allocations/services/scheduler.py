@@ -1,5 +1,5 @@
-"""The scheduler account of each allocation: what the portal intends, and reconciling it
-with what the scheduler holds.
+"""The scheduler account of each allocation: what the portal intends, the calls that bring
+the scheduler to it, and reconciling it with what the scheduler holds.
 
 Intent, per allocation: an account named after it, whose QOS limit is the grant in
 GPU-minutes (the scheduler counts the usage), whose users are the scheduler user names of
@@ -15,13 +15,20 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import Membership
-from allocations.backends import AccountSpec, ClusterAccount, account_name, get_backend
+from allocations import effects
+from allocations.backends import (
+    AccountSpec,
+    BackendError,
+    ClusterAccount,
+    account_name,
+    get_backend,
+)
 from allocations.models import Allocation, AllocationStatus, BackendCall, SchedulerCheck
-from allocations.services.usage import backend_request
 
 # Statuses whose allocations may start new GPU jobs: all others are stopped.
 RUNNABLE = (AllocationStatus.ACTIVE,)
@@ -62,6 +69,74 @@ def scheduler_spec(*, allocation: Allocation) -> AccountSpec:
     """The account the allocation should have on the scheduler, from its state now."""
     users = _usernames({allocation.organization_id}).get(allocation.organization_id, ())
     return _spec(allocation, users)
+
+
+# --- calls: recorded in the cause's transaction, carried out by a worker ------------------------
+
+
+def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
+    """Record a call to the scheduler and carry it out after commit, with retries. The
+    action says why it was asked; whichever it is, the call brings the account to the
+    allocation's state when it runs (see `scheduler_spec`)."""
+    call = BackendCall.objects.create(
+        allocation=allocation,
+        backend=get_backend().name,
+        action=action,
+        arguments={
+            "account": account_name(allocation.pk),
+            "gpu_minutes": allocation.granted_gpu_hours * 60,
+        },
+    )
+    effects.run_backend_call(call_id=call.pk)
+    return call
+
+
+def backend_call_run(*, call_id: Any) -> BackendCall:
+    """Carry out a recorded backend call. Raises BackendError for the task to retry; a call
+    already done is not repeated, and one killed half-way is safe to run again: the backend
+    compares the account with the spec first and runs only what is missing. The limit sent
+    is the grant, not what remains of it: the scheduler's NoDecay QOS counts the usage
+    itself."""
+    call = BackendCall.objects.select_related("allocation__organization").get(pk=call_id)
+    if call.outcome == BackendCall.Outcome.DONE:
+        return call
+    allocation = call.allocation
+    spec = scheduler_spec(allocation=allocation)
+    backend = get_backend()
+    BackendCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
+    try:
+        commands = backend.apply(spec)
+    except BackendError as error:
+        BackendCall.objects.filter(pk=call.pk).update(
+            outcome=BackendCall.Outcome.FAILED, detail=str(error)[:2000]
+        )
+        raise
+    with transaction.atomic():
+        # Two runs of one call (a worker killed mid-call and its re-driven copy) both
+        # converge on the same account; only the first to finish records it and audits it.
+        finished = (
+            BackendCall.objects.filter(pk=call.pk)
+            .exclude(outcome=BackendCall.Outcome.DONE)
+            .update(
+                outcome=BackendCall.Outcome.DONE,
+                commands=commands,
+                finished_at=timezone.now(),
+                detail="",
+            )
+        )
+        call.refresh_from_db()
+        if not finished:
+            return call
+        audit_record(
+            actor=None,
+            verb=f"backend.{call.action}",
+            target=allocation,
+            after={"backend": call.backend, "commands": commands},
+        )
+    return call
+
+
+# --- members and drift -------------------------------------------------------------------------
 
 
 def scheduler_users_changed(*, organization_id: Any) -> int:

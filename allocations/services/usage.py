@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,14 +23,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts import authz
 from accounts.audit import audit_record
-from accounts.authz import Actor
 from allocations import effects
 from allocations.backends import account_name
+from allocations.lifecycle import ALLOCATION
 from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
 from allocations.selectors import energy_kwh_per_gpu_hour
-from portal.errors import InvalidTransition
+from allocations.services.scheduler import backend_request
 
 THRESHOLDS = (75, 90, 100)
 ACCEPTING = (AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED, AllocationStatus.SUSPENDED)
@@ -401,7 +400,7 @@ def _enforce(allocation: Allocation) -> None:
     allocation.notified_percent = crossed[-1]
     fields = ["notified_percent"]
     if percent >= 100 and allocation.status == AllocationStatus.ACTIVE:
-        allocation.status = AllocationStatus.EXHAUSTED
+        ALLOCATION.move(allocation, AllocationStatus.EXHAUSTED)
         fields.append("status")
         audit_record(
             actor=None,
@@ -419,7 +418,7 @@ def _enforce(allocation: Allocation) -> None:
         effects.notify_usage_threshold(allocation_id=allocation.pk, threshold=threshold)
 
 
-def usage_regrant(*, allocation: Allocation, today: date) -> str:
+def usage_regrant(*, allocation: Allocation) -> str:
     """Measure the thresholds against a grant that just grew (a supplement or an extension):
     the notices not yet passed under the new grant fire again as usage reaches them, and an
     exhausted allocation with hours left is active again. Sets `notified_percent` and
@@ -434,121 +433,10 @@ def usage_regrant(*, allocation: Allocation, today: date) -> str:
     passed = max((t for t in THRESHOLDS if t <= percent), default=0)
     allocation.notified_percent = min(allocation.notified_percent, passed)
     if allocation.status == AllocationStatus.EXHAUSTED and percent < 100:
-        allocation.status = (
-            AllocationStatus.ACTIVE
-            if allocation.start_date <= today
-            else AllocationStatus.SCHEDULED
-        )
+        # Only an active allocation is exhausted by usage, so its first day has come.
+        ALLOCATION.move(allocation, AllocationStatus.ACTIVE)
         return BackendCall.Action.RESUME
     return BackendCall.Action.SET_LIMIT
-
-
-def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
-    """Record a call to the scheduler and carry it out after commit, with retries. The
-    action says why it was asked; whichever it is, the call brings the account to the
-    allocation's state when it runs (see `scheduler_spec`)."""
-    from allocations.backends import get_backend
-
-    call = BackendCall.objects.create(
-        allocation=allocation,
-        backend=get_backend().name,
-        action=action,
-        arguments={
-            "account": account_name(allocation.pk),
-            "gpu_minutes": allocation.granted_gpu_hours * 60,
-        },
-    )
-    effects.run_backend_call(call_id=call.pk)
-    return call
-
-
-def backend_call_run(*, call_id: Any) -> BackendCall:
-    """Carry out a recorded backend call. Raises BackendError for the task to retry; a call
-    already done is not repeated, and one killed half-way is safe to run again: the backend
-    compares the account with the spec first and runs only what is missing. The limit sent
-    is the grant, not what remains of it: the scheduler's NoDecay QOS counts the usage
-    itself."""
-    from allocations.backends import BackendError, get_backend
-    from allocations.services.scheduler import scheduler_spec
-
-    call = BackendCall.objects.select_related("allocation__organization").get(pk=call_id)
-    if call.outcome == BackendCall.Outcome.DONE:
-        return call
-    allocation = call.allocation
-    spec = scheduler_spec(allocation=allocation)
-    backend = get_backend()
-    BackendCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
-    try:
-        commands = backend.apply(spec)
-    except BackendError as error:
-        BackendCall.objects.filter(pk=call.pk).update(
-            outcome=BackendCall.Outcome.FAILED, detail=str(error)[:2000]
-        )
-        raise
-    with transaction.atomic():
-        # Two runs of one call (a worker killed mid-call and its re-driven copy) both
-        # converge on the same account; only the first to finish records it and audits it.
-        finished = (
-            BackendCall.objects.filter(pk=call.pk)
-            .exclude(outcome=BackendCall.Outcome.DONE)
-            .update(
-                outcome=BackendCall.Outcome.DONE,
-                commands=commands,
-                finished_at=timezone.now(),
-                detail="",
-            )
-        )
-        call.refresh_from_db()
-        if not finished:
-            return call
-        audit_record(
-            actor=None,
-            verb=f"backend.{call.action}",
-            target=allocation,
-            after={"backend": call.backend, "commands": commands},
-        )
-    return call
-
-
-def allocation_suspend(*, allocation: Allocation, actor: Actor) -> Allocation:
-    """An operator suspends an allocation; the backend stops its jobs."""
-    authz.require_operator(actor=actor)
-    return _switch(allocation, actor, AllocationStatus.SUSPENDED, BackendCall.Action.SUSPEND)
-
-
-def allocation_resume(*, allocation: Allocation, actor: Actor) -> Allocation:
-    """An operator resumes a suspended allocation; the backend lets its jobs run again."""
-    authz.require_operator(actor=actor)
-    return _switch(allocation, actor, AllocationStatus.ACTIVE, BackendCall.Action.RESUME)
-
-
-def _switch(allocation: Allocation, actor: Actor, target: str, action: str) -> Allocation:
-    source = (
-        (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
-        if target == AllocationStatus.SUSPENDED
-        else (AllocationStatus.SUSPENDED,)
-    )
-    with transaction.atomic():
-        current = Allocation.objects.select_for_update().get(pk=allocation.pk)
-        if current.status not in source:
-            verb = "suspended" if target == AllocationStatus.SUSPENDED else "resumed"
-            raise InvalidTransition(f"The allocation is {current.status}: it cannot be {verb}.")
-        before = current.status
-        if target == AllocationStatus.ACTIVE and current.start_date > timezone.localdate():
-            target = AllocationStatus.SCHEDULED
-        if target == AllocationStatus.ACTIVE and used_percent(current) >= 100:
-            target = AllocationStatus.EXHAUSTED
-        current.status = target
-        current.save(update_fields=["status"])
-        audit_record(
-            actor=actor,
-            verb=f"allocation.{action}",
-            target=current,
-            before={"status": before},
-            after={"status": target},
-        )
-        backend_request(allocation=current, action=action)
-    return current
 
 
 def usage_pull(*, since: datetime) -> dict[str, int]:

@@ -1,9 +1,8 @@
-"""Usage from the scheduler, and operators' suspensions."""
+"""Usage from the scheduler."""
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
@@ -13,8 +12,6 @@ from rest_framework.views import APIView
 
 from accounts.models import AccessToken, TokenScope, User
 from accounts.permissions import DEFAULT_PERMISSIONS
-from allocations.selectors import demand as selectors
-from allocations.serializers.demand import AllocationSerializer
 from allocations.serializers.usage import (
     UsageBatchInputSerializer,
     UsageBatchResultSerializer,
@@ -69,43 +66,3 @@ class UsageView(APIView):
         assert request.user.scheduler_source is not None
         result = services.usage_ingest(records=records, source=request.user.scheduler_source)
         return Response(UsageBatchResultSerializer(result).data)
-
-
-class _OperatorAllocationAction(APIView):
-    """Operators only; the service checks it after the scoped lookup, so that a user who may
-    not see the allocation is told 404 like everywhere else, and one who sees it 403."""
-
-    action_name = ""
-
-    def post(self, request: Request, pk: UUID) -> Response:
-        assert isinstance(request.user, User)
-        allocation = selectors.allocation_get_for_user(user=request.user, allocation_id=pk)
-        action = getattr(services, f"allocation_{self.action_name}")
-        allocation = action(allocation=allocation, actor=request.user)
-        return Response(AllocationSerializer(allocation).data)
-
-
-class AllocationSuspendView(_OperatorAllocationAction):
-    action_name = "suspend"
-
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="Suspend an allocation (operators); the scheduler stops its jobs",
-        request=None,
-        responses=AllocationSerializer,
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        return super().post(request, pk)
-
-
-class AllocationResumeView(_OperatorAllocationAction):
-    action_name = "resume"
-
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="Resume a suspended allocation (operators)",
-        request=None,
-        responses=AllocationSerializer,
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        return super().post(request, pk)

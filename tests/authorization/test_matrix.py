@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import Membership, MembershipRole, TokenScope, User
 from allocations.models import Allocation, Application, CapacityEvent, PowerPhase
-from allocations.services import usage as usage_services
+from allocations.services import allocations as allocation_services
 from tests.factories import (
     AcceleratorFactory,
     CapacityEventFactory,
@@ -137,7 +137,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("application-reject", "PUT"): "405 405 405 405 405 403 401 401",
     ("application-events", "GET"): "200 200 200 200 404 403 401 401",
     ("application-events", "PUT"): "405 405 405 405 405 403 401 401",
-    # allocations: the organization's members; admins release; operators suspend and resume
+    # allocations: the organization's members; admins release; operators suspend, resume and
+    # revoke
     # (the scheduler reads every allocation's limits)
     ("allocation-detail", "GET"): "200 404 200 200 404 200 401 401",
     ("allocation-detail", "PUT"): "405 405 405 405 405 405 401 401",
@@ -147,6 +148,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("allocation-suspend", "PUT"): "405 405 405 405 405 403 401 401",
     ("allocation-resume", "POST"): "200 404 403 403 404 403 401 401",
     ("allocation-resume", "PUT"): "405 405 405 405 405 403 401 401",
+    ("allocation-revoke", "POST"): "200 404 403 403 404 403 401 401",
+    ("allocation-revoke", "PUT"): "405 405 405 405 405 403 401 401",
 }
 
 # Cells known to answer otherwise, with the reason; each must still fail as declared, so an
@@ -245,7 +248,7 @@ def world(
     assert running.status == "approved", running.reasons
     allocation = Allocation.objects.get(application=running)
     suspended_application = decide(draft(gpu_hours=500, start_date=today))
-    suspended = usage_services.allocation_suspend(
+    suspended = allocation_services.allocation_suspend(
         allocation=Allocation.objects.get(application=suspended_application), actor=operator
     )
     a_draft: Application = draft(title="Still a draft")
@@ -303,6 +306,7 @@ def world(
         "allocation-release": {"pk": str(allocation.pk)},
         "allocation-suspend": {"pk": str(allocation.pk)},
         "allocation-resume": {"pk": str(suspended.pk)},
+        "allocation-revoke": {"pk": str(allocation.pk)},
     }
     later = str(today + timedelta(days=400))
     bodies = {

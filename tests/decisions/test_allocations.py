@@ -11,7 +11,7 @@ from accounts.models import AuditEvent
 from allocations.models import Allocation, BackendCall, PoolDay, QuotaUsage
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
-from portal.errors import InvalidTransition
+from portal.errors import InvalidTransition, NotAllowed
 from tests.decisions.support import queued_tasks, said
 
 pytestmark = pytest.mark.django_db
@@ -222,6 +222,108 @@ def test_a_release_gives_back_the_future_days_of_supplements_and_extensions_too(
     # then
     assert (released.status, released.granted_gpu_hours) == ("released", 0)
     assert totals() == {"pool": (0, 0), "program": (0, 0), "site_wh": (0, 0), "quota": 0}
+
+
+# --- revocation ----------------------------------------------------------------------------------
+
+
+def test_revoking_before_the_start_frees_every_day_and_the_quota_and_stops_the_jobs(
+    granted, operator, today, totals, django_capture_on_commit_callbacks
+):
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        revoked = allocation_services.allocation_revoke(
+            allocation=granted, actor=operator, note="Breach of the acceptable use policy."
+        )
+
+    # then
+    assert (revoked.status, revoked.granted_gpu_hours) == ("revoked", 0)
+    assert revoked.end_date == today + timedelta(days=10)
+    assert totals() == {"pool": (0, 0), "program": (0, 0), "site_wh": (0, 0), "quota": 0}
+    stop = BackendCall.objects.get(allocation=granted, action="suspend")
+    assert queued_tasks(callbacks) == [
+        ("run_backend_call", (str(stop.pk),)),
+        ("recheck_waitlist", (str(granted.pool_id),)),
+    ]
+    event = AuditEvent.objects.get(target_id=granted.pk, verb="allocation.revoke")
+    assert event.actor == operator
+    assert event.after["freed_gpu_hours"] == 1_000
+    assert said(event.reasons) == [
+        {
+            "code": "revoked_by_operator",
+            "message": "Breach of the acceptable use policy.",
+            "day": None,
+        }
+    ]
+
+
+def test_revoking_a_running_suspended_allocation_keeps_todays_hours_and_frees_the_rest(
+    draft, decide, operator, window, today, totals
+):
+    # given: 1,000 over days 0..9, started today, suspended
+    allocation = Allocation.objects.get(application=decide(draft(gpu_hours=1_000, **window(0, 9))))
+    allocation_services.allocation_suspend(allocation=allocation, actor=operator)
+
+    # when
+    revoked = allocation_services.allocation_revoke(allocation=allocation, actor=operator)
+
+    # then: today's 100 stay in the ledger as used days do; the quota holds nothing
+    assert (revoked.status, revoked.granted_gpu_hours) == ("revoked", 100)
+    assert (revoked.end_date, revoked.released_from) == (today, today + timedelta(days=1))
+    assert _committed_by_day(today) == {0: 100}
+    assert totals()["quota"] == 0
+    event = AuditEvent.objects.get(target_id=allocation.pk, verb="allocation.revoke")
+    assert said(event.reasons)[0]["message"] == "Revoked by an operator."
+
+
+@pytest.mark.parametrize("ending", ["release", "expiry", "revocation"])
+def test_an_ended_allocation_cannot_be_revoked_and_nothing_changes(
+    granted, founder, operator, today, snapshot, ending
+):
+    # given
+    if ending == "release":
+        allocation_services.allocation_release(allocation=granted, actor=founder)
+    elif ending == "expiry":
+        allocation_services.allocation_advance(today=today + timedelta(days=11))
+    else:
+        allocation_services.allocation_revoke(allocation=granted, actor=operator)
+    status = Allocation.objects.get(pk=granted.pk).status
+    before = snapshot()
+    events = AuditEvent.objects.count()
+
+    # when
+    with pytest.raises(InvalidTransition) as refused:
+        allocation_services.allocation_revoke(allocation=granted, actor=operator)
+
+    # then
+    assert refused.value.message == f"The allocation is {status}: it cannot become revoked."
+    assert snapshot() == before
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_revoked_allocation_cannot_be_resumed_or_released(granted, founder, operator):
+    # given
+    allocation_services.allocation_revoke(allocation=granted, actor=operator)
+
+    # when / then
+    with pytest.raises(InvalidTransition, match="revoked: it cannot be resumed"):
+        allocation_services.allocation_resume(allocation=granted, actor=operator)
+    with pytest.raises(InvalidTransition, match="revoked: it cannot be released"):
+        allocation_services.allocation_release(allocation=granted, actor=founder)
+    assert Allocation.objects.get(pk=granted.pk).status == "revoked"
+
+
+def test_only_operators_revoke(granted, founder, snapshot):
+    # given
+    before = snapshot()
+
+    # when
+    with pytest.raises(NotAllowed):
+        allocation_services.allocation_revoke(allocation=granted, actor=founder)
+
+    # then
+    assert snapshot() == before
+    assert Allocation.objects.get(pk=granted.pk).status == "scheduled"
 
 
 # --- supplements and extensions ------------------------------------------------------------------

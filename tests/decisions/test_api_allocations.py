@@ -1,4 +1,5 @@
-"""The allocations API: list, one, and early release by the organization's admins."""
+"""The allocations API: list, one, early release by the organization's admins, and
+revocation by an operator."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from allocations.models import Allocation, BackendCall
 from allocations.services import allocations as allocation_services
-from tests.bodies import NOT_AUTHENTICATED, NOT_FOUND, invalid, keyset_page
+from tests.bodies import NOT_AN_OPERATOR, NOT_AUTHENTICATED, NOT_FOUND, invalid, keyset_page
 from tests.decisions.bodies import NOT_AN_ADMIN, allocation_body
 from tests.decisions.support import queued_tasks
 
@@ -226,3 +227,84 @@ def test_a_release_with_a_malformed_id_is_a_404(client_for, founder):
     # then
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
+
+
+# --- revocation by an operator -------------------------------------------------------------------
+
+
+def test_an_operator_revokes_an_allocation_with_a_reason(
+    client_for, operator, granted, totals, django_capture_on_commit_callbacks
+):
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client_for(operator).post(
+            f"{LIST}{granted.pk}/revoke/", {"reason": "Eligibility withdrawn."}, format="json"
+        )
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == allocation_body(granted)
+    assert (response.json()["status"], response.json()["granted_gpu_hours"]) == ("revoked", 0)
+    assert totals() == {"pool": (0, 0), "program": (0, 0), "site_wh": (0, 0), "quota": 0}
+    stop = BackendCall.objects.get(allocation=granted, action="suspend")
+    assert queued_tasks(callbacks) == [
+        ("run_backend_call", (str(stop.pk),)),
+        ("recheck_waitlist", (str(granted.pool_id),)),
+    ]
+
+
+def test_a_member_may_not_revoke_even_with_a_malformed_body(client_for, founder, granted, snapshot):
+    # given
+    before = snapshot()
+
+    # when: the permission is checked before the body is read
+    response = client_for(founder).post(
+        f"{LIST}{granted.pk}/revoke/", {"reason": ["not", "text"]}, format="json"
+    )
+
+    # then
+    assert response.status_code == 403
+    assert response.json() == NOT_AN_OPERATOR
+    assert snapshot() == before
+
+
+def test_a_revocation_with_an_unknown_field_or_a_long_reason_is_a_400(
+    client_for, operator, granted, snapshot
+):
+    # given
+    before = snapshot()
+    client = client_for(operator)
+
+    # when
+    unknown = client.post(f"{LIST}{granted.pk}/revoke/", {"note": "x"}, format="json")
+    long = client.post(f"{LIST}{granted.pk}/revoke/", {"reason": "x" * 2001}, format="json")
+
+    # then
+    assert unknown.status_code == 400
+    assert unknown.json()["fields"] == {
+        "note": [{"code": "unknown_field", "message": "This field is not one the request accepts."}]
+    }
+    assert long.status_code == 400
+    assert long.json() == invalid(
+        {"reason": [("max_length", "Ensure this field has no more than 2000 characters.")]}
+    )
+    assert snapshot() == before
+    assert Allocation.objects.get(pk=granted.pk).status == "scheduled"
+
+
+def test_a_second_revocation_is_a_409(client_for, operator, granted, snapshot):
+    # given
+    client = client_for(operator)
+    client.post(f"{LIST}{granted.pk}/revoke/")
+    before = snapshot()
+
+    # when
+    response = client.post(f"{LIST}{granted.pk}/revoke/")
+
+    # then
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "invalid_transition",
+        "message": "The allocation is revoked: it cannot become revoked.",
+    }
+    assert snapshot() == before

@@ -143,7 +143,7 @@ def test_an_outsider_cannot_release_through_the_service(granted, outsider, snaps
 def test_only_operators_suspend_and_resume_through_the_service(granted, founder, action):
     # given
     if action == "resume":
-        usage_services.allocation_suspend(allocation=granted, actor=OperatorFactory())
+        allocation_services.allocation_suspend(allocation=granted, actor=OperatorFactory())
     status = Allocation.objects.get(pk=granted.pk).status
 
     # when / then: even the organization's own admin may not
@@ -193,7 +193,7 @@ def test_staff_without_the_change_permission_cannot_act_on_allocations_in_the_ad
 ):
     # given: staff who may only look at allocations
     if action == "resume_selected":
-        usage_services.allocation_suspend(allocation=granted, actor=OperatorFactory())
+        allocation_services.allocation_suspend(allocation=granted, actor=OperatorFactory())
     viewer = _staff_with("view_allocation")
     before = snapshot()
     calls = BackendCall.objects.count()

@@ -322,7 +322,7 @@ def test_a_missing_tool_is_a_backend_error(monkeypatch, settings):
 
 @pytest.mark.django_db
 def test_a_failing_backend_call_is_marked_failed_and_retried(allocation, fake_slurm):
-    from allocations.services.usage import backend_call_run
+    from allocations.services.scheduler import backend_call_run
     from allocations.tasks import run_backend_call
 
     # given: a scheduler that refuses every write, whatever this host has installed

@@ -112,7 +112,7 @@ def test_thresholds_notify_once_each_and_exhaustion_calls_the_backend(
 
 
 def test_backend_call_records_the_slurm_commands(scheduler_client, record, allocation):
-    from allocations.services.usage import backend_call_run
+    from allocations.services.scheduler import backend_call_run
 
     # given
     call = BackendCall.objects.get(allocation=allocation, action="create_account")

@@ -12,8 +12,7 @@ from django.core.management import call_command
 
 from allocations.backends import account_name
 from allocations.models import Allocation, BackendCall, SchedulerCheck
-from allocations.services.scheduler import scheduler_spec
-from allocations.services.usage import backend_call_run
+from allocations.services.scheduler import backend_call_run, scheduler_spec
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +67,7 @@ def test_approval_creates_the_account_with_its_members_as_users(allocation, foun
 def test_an_operator_suspension_stops_new_gpu_jobs_and_resume_lets_them_run(
     allocation, operator, fake_slurm
 ):
-    from allocations.services.usage import allocation_resume, allocation_suspend
+    from allocations.services.allocations import allocation_resume, allocation_suspend
 
     # given
     _run_pending(allocation)
@@ -86,7 +85,7 @@ def test_an_operator_suspension_stops_new_gpu_jobs_and_resume_lets_them_run(
 
 
 def test_a_late_suspend_call_does_not_undo_a_newer_resume(allocation, operator, fake_slurm):
-    from allocations.services.usage import allocation_resume, allocation_suspend
+    from allocations.services.allocations import allocation_resume, allocation_suspend
 
     # given: the suspend call failed and is retried after the allocation was resumed
     _run_pending(allocation)

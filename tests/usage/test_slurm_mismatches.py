@@ -54,7 +54,7 @@ def test_a_job_with_two_gpu_types_counts_all_its_gpus():
 
 @pytest.mark.django_db
 def test_the_limit_sent_to_the_scheduler_is_the_grant_not_what_remains(allocation):
-    from allocations.services.usage import backend_call_run, backend_request
+    from allocations.services.scheduler import backend_call_run, backend_request
 
     # given: 1,000 GPU-hours granted, 100 used (the scheduler's NoDecay QOS counts them too)
     allocation.used_gpu_seconds = 100 * 3600
