@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts import services
+from accounts.authz import signed_in
 from accounts.models import (
     AccessToken,
     AuditEvent,
@@ -38,11 +39,6 @@ from accounts.models import (
 )
 from allocations.reasons import message_of
 from portal.errors import DomainError
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 class _LowercaseEmailMixin:
@@ -219,7 +215,7 @@ def issue_scheduler_tokens(
 ) -> TemplateResponse | None:
     """Issue a token to each active account through the service and show the secrets once,
     on a page of their own (never in a message, which would keep them in the session)."""
-    actor = _actor(request)
+    actor = signed_in(request)
     issued = []
     for account in queryset.filter(is_active=True).order_by("scheduler_source"):
         try:
@@ -269,13 +265,13 @@ class SchedulerAccountAdmin(admin.ModelAdmin[SchedulerAccount]):
                    change: bool) -> None:  # fmt: skip
         if change:
             services.scheduler_account_update(
-                account=obj, actor=_actor(request), name=obj.full_name, is_active=obj.is_active
+                account=obj, actor=signed_in(request), name=obj.full_name, is_active=obj.is_active
             )
             return
         account = services.scheduler_account_create(
             source=form.cleaned_data["source"],
             name=form.cleaned_data.get("full_name", ""),
-            actor=_actor(request),
+            actor=signed_in(request),
         )
         obj.pk = account.pk
         obj.email = account.email
@@ -307,7 +303,7 @@ def verify_selected(
     model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Organization]
 ) -> None:
     """Verify each unverified organization through the service (audited, its admins told)."""
-    actor = _actor(request)
+    actor = signed_in(request)
     pending = list(queryset.filter(verified_at__isnull=True))
     already = queryset.count() - len(pending)
     verified = 0
@@ -371,7 +367,7 @@ def revoke_invitations(
     model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Invitation]
 ) -> None:
     """Revoke each pending invitation through the service (audited); others are left."""
-    actor = _actor(request)
+    actor = signed_in(request)
     revoked = 0
     for invitation in queryset.filter(status=InvitationStatus.PENDING).select_related(
         "organization"
@@ -429,7 +425,7 @@ def revoke_selected(
     model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[AccessToken]
 ) -> None:
     """Revoke each token still unrevoked through the service (audited)."""
-    actor = _actor(request)
+    actor = signed_in(request)
     revoked = 0
     for token in queryset.filter(revoked_at__isnull=True):
         try:

@@ -16,7 +16,7 @@ The rules:
 - releasing an allocation: an admin of its organization, or an operator who holds the
   `allocations.change_allocation` permission;
 - managing members and invitations: an admin of the organization, or an operator;
-- suspending and resuming allocations, verifying organizations, writing the inventory and
+- suspending, resuming and revoking allocations, verifying organizations, writing the inventory and
   the programs: operators (staff). The admin asks for the model permission on top.
 """
 
@@ -52,6 +52,14 @@ ONLY_ORGANIZATION_ADMINS = "Only the organization's admins may do this."
 ONLY_REVIEWERS = "Only reviewers of the application's program may decide it."
 NOT_OWN_ORGANIZATION = "Reviewers do not decide their own organization's applications."
 ONLY_RELEASING_ADMINS = "Only the organization's admins may release its allocations."
+
+
+def signed_in(request: Any) -> User:
+    """The user of a request that the view's permissions (or the admin's login) have let
+    through: a `User`, typed as one for the services it is handed to."""
+    user = request.user
+    assert isinstance(user, User), "a view reached without a signed-in user"
+    return user
 
 
 def person(actor: Actor | None) -> User | None:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import authz, selectors, services
+from accounts.authz import signed_in
 from accounts.models import AccessToken, Invitation, Membership, Organization, User
 from accounts.permissions import DEFAULT_PERMISSIONS, IsOperator
 from accounts.serializers import (
@@ -34,12 +35,6 @@ from accounts.serializers import (
 from portal.apidocs import tags
 from portal.idempotency import idempotent
 from portal.schema import ErrorSerializer
-
-
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _issued(issued: services.IssuedToken) -> Response:
@@ -81,7 +76,7 @@ class MeView(APIView):
         tags=[tags.SIGN_IN], summary="The signed-in user with memberships", responses=MeSerializer
     )
     def get(self, request: Request) -> Response:
-        user = selectors.user_with_memberships(user=_user(request))
+        user = selectors.user_with_memberships(user=signed_in(request))
         return Response(MeSerializer(user).data)
 
 
@@ -91,7 +86,7 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
     def get_queryset(self) -> QuerySet[AccessToken]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return AccessToken.objects.none()
-        return selectors.token_list_for_user(user=_user(self.request))
+        return selectors.token_list_for_user(user=signed_in(self.request))
 
     @extend_schema(
         tags=[tags.SIGN_IN],
@@ -112,20 +107,20 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
     def post(self, request: Request) -> Response:
         serializer = TokenCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        issued = services.token_create(user=_user(request), **serializer.validated_data)
+        issued = services.token_create(user=signed_in(request), **serializer.validated_data)
         return _issued(issued)
 
 
 class TokenDetailView(APIView):
     @extend_schema(tags=[tags.SIGN_IN], summary="One of your tokens", responses=TokenSerializer)
     def get(self, request: Request, token_id: UUID) -> Response:
-        token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
+        token = selectors.token_get_for_user(user=signed_in(request), token_id=token_id)
         return Response(TokenSerializer(token).data)
 
     @extend_schema(tags=[tags.SIGN_IN], summary="Revoke one of your tokens", responses={204: None})
     def delete(self, request: Request, token_id: UUID) -> Response:
-        token = selectors.token_get_for_user(user=_user(request), token_id=token_id)
-        services.token_revoke(token=token, actor=_user(request))
+        token = selectors.token_get_for_user(user=signed_in(request), token_id=token_id)
+        services.token_revoke(token=token, actor=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,7 +131,7 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
     def get_queryset(self) -> QuerySet[Organization]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Organization.objects.none()
-        return selectors.organization_list_for_user(user=_user(self.request))
+        return selectors.organization_list_for_user(user=signed_in(self.request))
 
     @extend_schema(
         tags=[tags.ORGANIZATIONS],
@@ -157,7 +152,7 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
         serializer = OrganizationCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         organization = services.organization_create(
-            creator=_user(request), **serializer.validated_data
+            creator=signed_in(request), **serializer.validated_data
         )
         return Response(OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
 
@@ -168,7 +163,7 @@ class OrganizationDetailView(APIView):
     )
     def get(self, request: Request, organization_id: UUID) -> Response:
         organization = selectors.organization_get_for_user(
-            user=_user(request), organization_id=organization_id
+            user=signed_in(request), organization_id=organization_id
         )
         return Response(OrganizationSerializer(organization).data)
 
@@ -185,15 +180,17 @@ class OrganizationVerifyView(APIView):
     )
     def post(self, request: Request, organization_id: UUID) -> Response:
         organization = selectors.organization_get_for_user(
-            user=_user(request), organization_id=organization_id
+            user=signed_in(request), organization_id=organization_id
         )
-        organization = services.organization_verify(organization=organization, actor=_user(request))
+        organization = services.organization_verify(
+            organization=organization, actor=signed_in(request)
+        )
         return Response(OrganizationSerializer(organization).data)
 
 
 def _organization_for_admin(request: Request, organization_id: UUID) -> Organization:
     """Members see the organization (so are told 403); everyone else gets 404."""
-    user = _user(request)
+    user = signed_in(request)
     organization = selectors.organization_get_for_user(user=user, organization_id=organization_id)
     authz.require_organization_admin(actor=user, organization_id=organization.pk)
     return organization
@@ -227,7 +224,7 @@ class OrganizationMemberView(APIView):
     def delete(self, request: Request, organization_id: UUID, user_id: UUID) -> Response:
         organization = _organization_for_admin(request, organization_id)
         membership = selectors.membership_get(organization=organization, user_id=user_id)
-        services.membership_remove(membership=membership, actor=_user(request))
+        services.membership_remove(membership=membership, actor=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -263,7 +260,7 @@ class SchedulerAccountListView(generics.GenericAPIView[User]):
         serializer = SchedulerAccountCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = services.scheduler_account_create(
-            actor=_user(request), **serializer.validated_data
+            actor=signed_in(request), **serializer.validated_data
         )
         return Response(SchedulerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
@@ -283,7 +280,7 @@ class SchedulerAccountTokenView(APIView):
         serializer = SchedulerTokenIssueInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = services.scheduler_token_issue(
-            account=account, actor=_user(request), **serializer.validated_data
+            account=account, actor=signed_in(request), **serializer.validated_data
         )
         body = {**TokenSerializer(issued.token).data, "token": issued.secret}
         response = Response(body, status=status.HTTP_201_CREATED)
@@ -327,7 +324,7 @@ class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
         serializer = InvitationCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         invitation = services.invitation_create(
-            organization=organization, actor=_user(request), **serializer.validated_data
+            organization=organization, actor=signed_in(request), **serializer.validated_data
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -344,7 +341,7 @@ class OrganizationInvitationRevokeView(APIView):
         invitation = selectors.invitation_get(
             organization=organization, invitation_id=invitation_id
         )
-        invitation = services.invitation_revoke(invitation=invitation, actor=_user(request))
+        invitation = services.invitation_revoke(invitation=invitation, actor=signed_in(request))
         return Response(InvitationSerializer(invitation).data)
 
 
@@ -354,7 +351,7 @@ class InvitationListView(generics.GenericAPIView[Invitation]):
     def get_queryset(self) -> QuerySet[Invitation]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Invitation.objects.none()
-        return selectors.invitation_list_for_invitee(user=_user(self.request))
+        return selectors.invitation_list_for_invitee(user=signed_in(self.request))
 
     @extend_schema(
         tags=[tags.SIGN_IN],
@@ -379,7 +376,7 @@ class InvitationAcceptView(APIView):
     )
     @idempotent
     def post(self, request: Request, invitation_id: UUID) -> Response:
-        user = _user(request)
+        user = signed_in(request)
         invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)
         membership = services.invitation_accept(invitation=invitation, actor=user)
         return Response(MembershipOrganizationSerializer(membership).data)
@@ -394,7 +391,7 @@ class InvitationDeclineView(APIView):
     )
     @idempotent
     def post(self, request: Request, invitation_id: UUID) -> Response:
-        user = _user(request)
+        user = signed_in(request)
         invitation = selectors.invitation_get_for_invitee(user=user, invitation_id=invitation_id)
         invitation = services.invitation_decline(invitation=invitation, actor=user)
         return Response(ReceivedInvitationSerializer(invitation).data)

@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django_countries import countries
 
+from accounts.authz import signed_in
 from accounts.models import OrganizationKind, User
 from allocations import admin_applications, admin_demand  # noqa: F401 - the demand side
 from allocations.models import (
@@ -47,11 +48,6 @@ from portal.errors import DomainError
 # Rows the services derive from the inventory and delete with it (the capacity ledger). The
 # admin shows them read-only, which would otherwise forbid deleting what they hang from.
 DERIVED_MODELS: tuple[type[Model], ...] = (PoolDay, ProgramDay, SiteDay, QuotaUsage)
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 def _values_to_create(obj: Model) -> dict[str, Any]:
@@ -92,26 +88,26 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             values = _values_changed(obj, form.changed_data)
-            services.inventory_update(instance=obj, values=values, actor=_actor(request))
+            services.inventory_update(instance=obj, values=values, actor=signed_in(request))
         else:
             values = _values_to_create(obj)
             created = services.inventory_create(
-                model=type(obj), values=values, actor=_actor(request)
+                model=type(obj), values=values, actor=signed_in(request)
             )
             _adopt(obj, created)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        services.inventory_delete(instance=obj, actor=_actor(request))
+        services.inventory_delete(instance=obj, actor=signed_in(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         # Not reached through the admin's own action (replaced below); kept safe regardless.
         for obj in queryset:
-            services.inventory_delete(instance=obj, actor=_actor(request))
+            services.inventory_delete(instance=obj, actor=signed_in(request))
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """The inline rows (power phases, capacity events), each through its service. Deletes
         come first, so that a day or a name freed by one can be taken by another."""
-        actor = _actor(request)
+        actor = signed_in(request)
         formset.save(commit=False)
         for obj in formset.deleted_objects:
             services.inventory_delete(instance=obj, actor=actor)
@@ -157,7 +153,7 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
         row. A refused row is reported and the others go on."""
         if not request.POST.get("post"):
             return django_delete_selected(self, request, queryset)
-        actor = _actor(request)
+        actor = signed_in(request)
         deleted = 0
         for obj in queryset:
             try:
@@ -358,17 +354,17 @@ class ProgramAdmin(ServiceAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             values = _values_changed(obj, form.changed_data)
-            services.program_update(program=obj, values=values, actor=_actor(request))
+            services.program_update(program=obj, values=values, actor=signed_in(request))
         else:
             values = _values_to_create(obj)
-            _adopt(obj, services.program_create(values=values, actor=_actor(request)))
+            _adopt(obj, services.program_create(values=values, actor=signed_in(request)))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Not form.save_m2m(): the reviewers change through the service, audited.
         services.program_set_reviewers(
             program=form.instance,
             reviewers=form.cleaned_data.get("reviewers", []),
-            actor=_actor(request),
+            actor=signed_in(request),
         )
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)

@@ -14,6 +14,7 @@ from allocations.charts import capacity_charts
 from allocations.models import GpuPool, Site
 from allocations.selectors.console import overcommitted_days_by_pool
 from allocations.selectors.reports import capacity_timeline, shares_report, turnaround_report
+from portal.serializers import MAX_QUERY_DAYS
 
 
 def capacity_chart_view(request: HttpRequest) -> HttpResponse:
@@ -21,7 +22,7 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("site")
     site = next((s for s in sites if str(s.pk) == chosen), sites[0] if sites else None)
     try:
-        days = min(max(int(request.GET.get("days", "365")), 7), 731)
+        days = min(max(int(request.GET.get("days", "365")), 7), MAX_QUERY_DAYS)
         back = min(max(int(request.GET.get("back", "30")), 0), 365)
     except ValueError:
         days, back = 365, 30

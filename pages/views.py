@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.models import User
+from accounts.authz import signed_in
 from allocations.models import Application, ApplicationStatus
 from allocations.selectors import demand as allocation_selectors
 from allocations.services import applications as application_services
@@ -32,17 +32,11 @@ from portal.errors import DomainError
 PENDING = (ApplicationStatus.SUBMITTED, ApplicationStatus.IN_REVIEW, ApplicationStatus.WAITLISTED)
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def home(request: HttpRequest) -> HttpResponse:
     """What the site offers and who may apply; a signed-in applicant's overview."""
     context: dict[str, Any] = {"offer": queries.site_offer()}
     if request.user.is_authenticated:
-        user = _user(request)
+        user = signed_in(request)
         context["organizations"] = queries.memberships(user=user)
         context["invitations"] = list(account_selectors.invitation_list_for_invitee(user=user))
         context["recent"] = list(
@@ -65,7 +59,7 @@ class SignInView(auth_views.LoginView):
 
 @login_required(login_url="pages:sign-in")
 def settings_page(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     form = forms.SettingsForm(request.POST or None, instance=user)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -84,7 +78,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 @login_required(login_url="pages:sign-in")
 def programs(request: HttpRequest) -> HttpResponse:
     """The programs the user's organizations may apply to, with what each can still take."""
-    user = _user(request)
+    user = signed_in(request)
     return render(request, "pages/programs.html", {"rows": queries.eligible_programs(user=user)})
 
 
@@ -93,7 +87,7 @@ def apply(request: HttpRequest) -> HttpResponse:
     """A new application: saved as a draft and submitted in one step. What can never pass
     (over the program's maximum, a window too long or in the past, an organization the
     program does not take) is refused here, before anything is written."""
-    user = _user(request)
+    user = signed_in(request)
     form = forms.ApplicationForm(request.POST or None, user=user, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
         try:
@@ -124,7 +118,7 @@ def apply(request: HttpRequest) -> HttpResponse:
 
 @login_required(login_url="pages:sign-in")
 def applications(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     rows = queries.applications(user=user)
     return render(
         request,
@@ -134,7 +128,7 @@ def applications(request: HttpRequest) -> HttpResponse:
 
 
 def _application(request: HttpRequest, application_id: UUID) -> Application:
-    user = _user(request)
+    user = signed_in(request)
     application = allocation_selectors.application_get_for_user(
         user=user, application_id=application_id
     )
@@ -171,7 +165,7 @@ def application_status(request: HttpRequest, application_id: UUID) -> HttpRespon
 def application_submit(request: HttpRequest, application_id: UUID) -> HttpResponse:
     found = _application(request, application_id)
     try:
-        application_services.application_submit(application=found, actor=_user(request))
+        application_services.application_submit(application=found, actor=signed_in(request))
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("pages:application", application_id=found.pk)
@@ -182,7 +176,7 @@ def application_submit(request: HttpRequest, application_id: UUID) -> HttpRespon
 def application_withdraw(request: HttpRequest, application_id: UUID) -> HttpResponse:
     found = _application(request, application_id)
     try:
-        application_services.application_withdraw(application=found, actor=_user(request))
+        application_services.application_withdraw(application=found, actor=signed_in(request))
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -192,14 +186,14 @@ def application_withdraw(request: HttpRequest, application_id: UUID) -> HttpResp
 
 @login_required(login_url="pages:sign-in")
 def allocations(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     return render(request, "pages/allocations.html", {"rows": queries.allocations(user=user)})
 
 
 @login_required(login_url="pages:sign-in")
 def tokens(request: HttpRequest) -> HttpResponse:
     """Personal access tokens for the `portal` tool and scripts: the secret is shown once."""
-    user = _user(request)
+    user = signed_in(request)
     form = forms.TokenForm(request.POST or None)
     issued = None
     if request.method == "POST" and form.is_valid():
@@ -228,7 +222,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required(login_url="pages:sign-in")
 @require_POST
 def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     token = account_selectors.token_get_for_user(user=user, token_id=token_id)
     account_services.token_revoke(token=token, actor=user)
     messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
@@ -238,7 +232,7 @@ def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
 @login_required(login_url="pages:sign-in")
 def organization(request: HttpRequest, organization_id: UUID) -> HttpResponse:
     """An organization's members; its admins invite and remove them here."""
-    user = _user(request)
+    user = signed_in(request)
     found = account_selectors.organization_get_for_user(user=user, organization_id=organization_id)
     is_admin = account_selectors.organization_is_admin(user=user, organization=found)
     form = forms.InvitationForm(request.POST or None)
@@ -275,7 +269,7 @@ def organization(request: HttpRequest, organization_id: UUID) -> HttpResponse:
 @login_required(login_url="pages:sign-in")
 @require_POST
 def member_remove(request: HttpRequest, organization_id: UUID, user_id: UUID) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     found = account_selectors.organization_get_for_user(user=user, organization_id=organization_id)
     membership = account_selectors.membership_get(organization=found, user_id=user_id)
     try:
@@ -292,7 +286,7 @@ def member_remove(request: HttpRequest, organization_id: UUID, user_id: UUID) ->
 def invitation_revoke(
     request: HttpRequest, organization_id: UUID, invitation_id: UUID
 ) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     found = account_selectors.organization_get_for_user(user=user, organization_id=organization_id)
     invitation = account_selectors.invitation_get(organization=found, invitation_id=invitation_id)
     try:
@@ -305,7 +299,7 @@ def invitation_revoke(
 @login_required(login_url="pages:sign-in")
 def invitations(request: HttpRequest) -> HttpResponse:
     """The invitations sent to the signed-in person's email that they can still answer."""
-    user = _user(request)
+    user = signed_in(request)
     found = account_selectors.invitation_list_for_invitee(user=user).select_related("invited_by")
     return render(request, "pages/invitations.html", {"invitations": found})
 
@@ -314,7 +308,7 @@ def invitations(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_answer(request: HttpRequest, invitation_id: UUID, answer: str) -> HttpResponse:
     """Accept (the membership is made, with the invited role) or decline an invitation."""
-    user = _user(request)
+    user = signed_in(request)
     invitation = account_selectors.invitation_get_for_invitee(
         user=user, invitation_id=invitation_id
     )

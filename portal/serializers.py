@@ -14,11 +14,12 @@ import decimal
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.utils import timezone
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -54,6 +55,32 @@ class BoundedDateField(serializers.DateField):
         if not FIRST_DAY <= day <= LAST_DAY:
             self.fail("date_out_of_range")
         return day
+
+
+#: The longest window an application, or a pool's availability, covers (ten years).
+MAX_WINDOW_DAYS = 3660
+#: The longest window of days a report or the capacity may be asked for (two years, a leap
+#: day included): every day of it is a row of the ledger or the timeline the answer is made of.
+MAX_QUERY_DAYS = 731
+
+
+def window_validate(
+    attrs: dict[str, Any], *, default_days: int, max_days: int = MAX_QUERY_DAYS
+) -> tuple[date, date]:
+    """The `start` and `end` of a query: today and `default_days` later when not given; the
+    end on or after the start (`before_start`), at most `max_days` days in all
+    (`window_too_long`), both named at the field `end`."""
+    start = attrs.get("start") or timezone.localdate()
+    end = attrs.get("end") or start + timedelta(days=default_days)
+    if end < start:
+        raise serializers.ValidationError(
+            {"end": "The end comes on or after the start."}, code="before_start"
+        )
+    if (end - start).days + 1 > max_days:
+        raise serializers.ValidationError(
+            {"end": f"Ask for at most {max_days} days at a time."}, code="window_too_long"
+        )
+    return start, end
 
 
 class PortalCountryField(CountryField):

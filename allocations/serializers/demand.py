@@ -20,13 +20,14 @@ from allocations.models import (
 )
 from allocations.reasons import message_of
 from allocations.selectors import energy_kwh_per_gpu_hour
-from allocations.serializers.inventory import MAX_WINDOW_DAYS
 from portal.serializers import (
+    MAX_WINDOW_DAYS,
     BoundedDateField,
     FastOutputMixin,
     NaturalKeyRelatedField,
     StrictModelSerializer,
     StrictSerializer,
+    window_validate,
 )
 
 
@@ -238,16 +239,7 @@ class CapacityQuerySerializer(serializers.Serializer):
     end = BoundedDateField(required=False, help_text="Last day, included (default +30).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start = attrs.get("start") or timezone.localdate()
-        end = attrs.get("end") or start + timedelta(days=30)
-        if end < start:
-            raise serializers.ValidationError(
-                {"end": "The end comes on or after the start."}, code="before_start"
-            )
-        if (end - start).days + 1 > 731:
-            raise serializers.ValidationError(
-                {"end": "Ask for at most 731 days at a time."}, code="window_too_long"
-            )
+        start, end = window_validate(attrs, default_days=30)
         return {"pool": attrs["pool"], "start": start, "end": end}
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django_countries import countries
@@ -16,9 +16,13 @@ from allocations.models import (
     Program,
     Site,
 )
-from portal.serializers import BoundedDateField, PortalCountryField, StrictModelSerializer
-
-MAX_WINDOW_DAYS = 3660
+from portal.serializers import (
+    MAX_WINDOW_DAYS,
+    BoundedDateField,
+    PortalCountryField,
+    StrictModelSerializer,
+    window_validate,
+)
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -129,18 +133,7 @@ class WindowQuerySerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        from django.utils import timezone
-
-        start = attrs.get("start") or timezone.localdate()
-        end = attrs.get("end") or start + timedelta(days=30)
-        if end < start:
-            raise serializers.ValidationError(
-                {"end": "The end comes on or after the start."}, code="before_start"
-            )
-        if (end - start).days + 1 > MAX_WINDOW_DAYS:
-            raise serializers.ValidationError(
-                {"end": f"A window covers at most {MAX_WINDOW_DAYS} days."}, code="window_too_long"
-            )
+        start, end = window_validate(attrs, default_days=30, max_days=MAX_WINDOW_DAYS)
         return {"start": start, "end": end}
 
 

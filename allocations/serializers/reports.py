@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from allocations.models import GpuPool, Site
-from portal.serializers import BoundedDateField, NaturalKeyRelatedField
+from portal.serializers import BoundedDateField, NaturalKeyRelatedField, window_validate
 
 
 class CapacityReportQuerySerializer(serializers.Serializer):
@@ -25,16 +23,7 @@ class CapacityReportQuerySerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("site")) == bool(attrs.get("pool")):
             raise serializers.ValidationError("Name either a site or a pool.", code="site_or_pool")
-        start = attrs.get("start") or timezone.localdate()
-        end = attrs.get("end") or start + timedelta(days=90)
-        if end < start:
-            raise serializers.ValidationError(
-                {"end": "The end comes on or after the start."}, code="before_start"
-            )
-        if (end - start).days + 1 > 731:
-            raise serializers.ValidationError(
-                {"end": "Ask for at most 731 days at a time."}, code="window_too_long"
-            )
+        start, end = window_validate(attrs, default_days=90)
         return {**attrs, "start": start, "end": end}
 
 

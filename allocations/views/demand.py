@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import authz
-from accounts.models import AuditEvent, Organization, User
+from accounts.authz import signed_in
+from accounts.models import AuditEvent, Organization
 from allocations.models import Allocation, Application, Program
 from allocations.selectors import capacity as capacity_selectors
 from allocations.selectors import demand as selectors
@@ -35,15 +36,10 @@ from portal.pagination import KeysetPagination, OldestFirstKeysetPagination
 from portal.serializers import DAY_SCHEMA
 
 
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)
-    return request.user
-
-
 def _write_serializer(request: Request, **kwargs: Any) -> ApplicationWriteSerializer:
     """The input serializer with its references scoped to the user: another organization's
     id, or its allocation's, is refused like an id that does not exist."""
-    user = _user(request)
+    user = signed_in(request)
     serializer = ApplicationWriteSerializer(**kwargs)
     fields = serializer.fields
     fields["organization"].queryset = Organization.objects.filter(memberships__user=user)  # type: ignore[attr-defined]
@@ -53,13 +49,15 @@ def _write_serializer(request: Request, **kwargs: Any) -> ApplicationWriteSerial
 
 
 def _require_member(request: Request, application: Application) -> None:
-    if not selectors.is_member(user=_user(request), organization_id=application.organization_id):
+    if not selectors.is_member(
+        user=signed_in(request), organization_id=application.organization_id
+    ):
         raise NotAllowed("Only members of the applying organization may do this.")
 
 
 def _require_reviewer(request: Request, application: Application) -> None:
     # The service checks this too; asking first answers 403 before a body is validated.
-    authz.require_decider(actor=_user(request), application=application)
+    authz.require_decider(actor=signed_in(request), application=application)
 
 
 class ApplicationListView(generics.GenericAPIView[Application]):
@@ -71,7 +69,7 @@ class ApplicationListView(generics.GenericAPIView[Application]):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Application.objects.none()
         return selectors.application_page_rows(
-            selectors.application_list_for_user(user=_user(self.request))
+            selectors.application_list_for_user(user=signed_in(self.request))
         )
 
     @extend_schema(
@@ -95,7 +93,7 @@ class ApplicationListView(generics.GenericAPIView[Application]):
         serializer = _write_serializer(request, data=request.data)
         serializer.is_valid(raise_exception=True)
         application = services.application_create(
-            applicant=_user(request), values=serializer.validated_data
+            applicant=signed_in(request), values=serializer.validated_data
         )
         return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
 
@@ -105,7 +103,7 @@ class ApplicationDetailView(APIView):
         tags=[tags.APPLICATIONS], summary="One application", responses=ApplicationSerializer
     )
     def get(self, request: Request, pk: UUID) -> Response:
-        application = selectors.application_get_for_user(user=_user(request), application_id=pk)
+        application = selectors.application_get_for_user(user=signed_in(request), application_id=pk)
         return Response(ApplicationSerializer(application).data)
 
     @extend_schema(
@@ -115,21 +113,21 @@ class ApplicationDetailView(APIView):
         responses=ApplicationSerializer,
     )
     def patch(self, request: Request, pk: UUID) -> Response:
-        application = selectors.application_get_for_user(user=_user(request), application_id=pk)
+        application = selectors.application_get_for_user(user=signed_in(request), application_id=pk)
         _require_member(request, application)
         serializer = _write_serializer(
             request, instance=application, data=request.data, partial=True
         )
         serializer.is_valid(raise_exception=True)
         application = services.application_update(
-            application=application, values=serializer.validated_data, actor=_user(request)
+            application=application, values=serializer.validated_data, actor=signed_in(request)
         )
         return Response(ApplicationSerializer(application).data)
 
 
 class _ApplicationActionView(APIView):
     def application(self, request: Request, pk: UUID) -> Application:
-        return selectors.application_get_for_user(user=_user(request), application_id=pk)
+        return selectors.application_get_for_user(user=signed_in(request), application_id=pk)
 
     def answer(self, application: Application) -> Response:
         fresh = selectors.application_get_for_user(
@@ -150,7 +148,7 @@ class ApplicationSubmitView(_ApplicationActionView):
     def post(self, request: Request, pk: UUID) -> Response:
         application = self.application(request, pk)
         _require_member(request, application)
-        services.application_submit(application=application, actor=_user(request))
+        services.application_submit(application=application, actor=signed_in(request))
         response = self.answer(application)
         response.status_code = status.HTTP_202_ACCEPTED
         return response
@@ -167,7 +165,7 @@ class ApplicationWithdrawView(_ApplicationActionView):
     def post(self, request: Request, pk: UUID) -> Response:
         application = self.application(request, pk)
         _require_member(request, application)
-        services.application_withdraw(application=application, actor=_user(request))
+        services.application_withdraw(application=application, actor=signed_in(request))
         return self.answer(application)
 
 
@@ -183,7 +181,9 @@ class _ReviewerDecisionView(_ApplicationActionView):
         serializer = DecisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         type(self).decide(
-            application=application, actor=_user(request), note=serializer.validated_data["reason"]
+            application=application,
+            actor=signed_in(request),
+            note=serializer.validated_data["reason"],
         )
         return self.answer(application)
 
@@ -220,7 +220,7 @@ class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return AuditEvent.objects.none()
         application = selectors.application_get_for_user(
-            user=_user(self.request), application_id=self.kwargs["pk"]
+            user=signed_in(self.request), application_id=self.kwargs["pk"]
         )
         return selectors.application_events(application=application)
 
@@ -245,7 +245,7 @@ class AllocationListView(generics.GenericAPIView[Allocation]):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Allocation.objects.none()
         return selectors.allocation_page_rows(
-            selectors.allocation_list_for_user(user=_user(self.request))
+            selectors.allocation_list_for_user(user=signed_in(self.request))
         )
 
     @extend_schema(
@@ -266,7 +266,7 @@ class AllocationDetailView(APIView):
         tags=[tags.ALLOCATIONS], summary="One allocation", responses=AllocationSerializer
     )
     def get(self, request: Request, pk: UUID) -> Response:
-        allocation = selectors.allocation_get_for_user(user=_user(request), allocation_id=pk)
+        allocation = selectors.allocation_get_for_user(user=signed_in(request), allocation_id=pk)
         return Response(AllocationSerializer(allocation).data)
 
 
@@ -279,7 +279,7 @@ class AllocationReleaseView(APIView):
     )
     @idempotent
     def post(self, request: Request, pk: UUID) -> Response:
-        user = _user(request)
+        user = signed_in(request)
         allocation = selectors.allocation_get_for_user(user=user, allocation_id=pk)
         allocation = allocation_services.allocation_release(allocation=allocation, actor=user)
         return Response(AllocationSerializer(allocation).data)

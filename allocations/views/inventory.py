@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.authz import signed_in
 from accounts.permissions import DEFAULT_PERMISSIONS, IsOperatorOrReadOnly
 from allocations import selectors, services
 from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Program, Site
@@ -39,11 +39,6 @@ from portal.apidocs import tags
 from portal.serializers import DAY_SCHEMA
 
 INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
-
-
-def _actor(request: Request) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 class InventoryCollectionView(generics.GenericAPIView[Any]):
@@ -83,7 +78,9 @@ class InventoryCollectionView(generics.GenericAPIView[Any]):
         values = dict(serializer.validated_data)
         if parent is not None:
             values[self.parent_field] = parent
-        instance = services.inventory_create(model=self.model, values=values, actor=_actor(request))
+        instance = services.inventory_create(
+            model=self.model, values=values, actor=signed_in(request)
+        )
         return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
 
@@ -116,12 +113,12 @@ class InventoryItemView(APIView):
         )
         serializer.is_valid(raise_exception=True)
         instance = services.inventory_update(
-            instance=instance, values=serializer.validated_data, actor=_actor(request)
+            instance=instance, values=serializer.validated_data, actor=signed_in(request)
         )
         return Response(self.serializer_class(instance).data)
 
     def delete(self, request: Request, **kwargs: Any) -> Response:
-        services.inventory_delete(instance=self.get_object(**kwargs), actor=_actor(request))
+        services.inventory_delete(instance=self.get_object(**kwargs), actor=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -307,7 +304,9 @@ class ProgramListView(generics.GenericAPIView[Program]):
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
         reviewers = values.pop("reviewers", [])
-        program = services.program_create(values=values, reviewers=reviewers, actor=_actor(request))
+        program = services.program_create(
+            values=values, reviewers=reviewers, actor=signed_in(request)
+        )
         return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
 
 
@@ -337,7 +336,7 @@ class ProgramDetailView(APIView):
         values = dict(serializer.validated_data)
         reviewers = values.pop("reviewers", None)
         program = services.program_update(
-            program=program, values=values, reviewers=reviewers, actor=_actor(request)
+            program=program, values=values, reviewers=reviewers, actor=signed_in(request)
         )
         return Response(ProgramSerializer(program).data)
 
@@ -345,5 +344,5 @@ class ProgramDetailView(APIView):
         tags=[tags.INVENTORY], summary="Delete a program (operators)", responses={204: None}
     )
     def delete(self, request: Request, pk: UUID) -> Response:
-        services.inventory_delete(instance=self.get_object(request, pk), actor=_actor(request))
+        services.inventory_delete(instance=self.get_object(request, pk), actor=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

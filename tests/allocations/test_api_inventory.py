@@ -1184,7 +1184,7 @@ def test_availability_of_a_window_of_exactly_3660_days_is_given(narvik, client_f
         ),
         (
             {"start": "2026-01-01", "end": (date(2026, 1, 1) + timedelta(days=3660)).isoformat()},
-            {"end": [("window_too_long", "A window covers at most 3660 days.")]},
+            {"end": [("window_too_long", "Ask for at most 3660 days at a time.")]},
         ),
         (
             {"start": "1 December", "end": "2026-13-01"},
