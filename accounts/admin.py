@@ -38,6 +38,7 @@ from accounts.models import (
     validate_scheduler_source,
 )
 from allocations.reasons import message_of
+from portal.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from portal.errors import DomainError
 
 
@@ -63,78 +64,24 @@ class PortalUserCreationForm(_LowercaseEmailMixin, AdminUserCreationForm[User]):
         fields = ("email", "full_name")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Listed and viewed only: these rows change through the services, never here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ActionsOnlyAdmin(admin.ModelAdmin[Any]):
-    """Read-only rows whose changelist takes actions that call the services. The actions need
-    the change permission, so it is kept for the list alone; the page of one row is read-only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class MembershipInline(admin.TabularInline[Membership, Any]):
+class MembershipInline(ReadOnlyInline):
     """Memberships are shown, not edited: people join by accepting an invitation and are
     removed through the API (`membership_remove`, which keeps every organization an admin)."""
 
     model = Membership
-    extra = 0
-    can_delete = False
     fields = ("organization", "user", "role", "created_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
-class InvitationInline(admin.TabularInline[Invitation, Any]):
+class InvitationInline(ReadOnlyInline):
     model = Invitation
-    extra = 0
-    can_delete = False
     fields = ("email", "role", "status", "invited_by", "created_at", "expires_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
-class OidcIdentityInline(admin.TabularInline[OidcIdentity, Any]):
+class OidcIdentityInline(ReadOnlyInline):
     """The provider's subject that signs the user in (accounts/oidc.py), shown, not edited."""
 
     model = OidcIdentity
-    extra = 0
-    can_delete = False
     fields = ("subject", "linked_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(User)

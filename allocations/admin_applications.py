@@ -32,39 +32,10 @@ from allocations.models.demand import ReviewQueueItem, WaitlistItem
 from allocations.reasons import message_of
 from allocations.selectors.console import application_decision_context
 from allocations.services import applications as services
+from portal.admin import ActionsOnlyAdmin
 from portal.errors import DomainError
 
 EVENTS_SHOWN = 10
-
-
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Rows change only through services: no add, no edit, no delete here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Any = None,
-    ) -> HttpResponse:
-        # A page whose every field is read-only saves nothing: no Save buttons on it, even
-        # where the change permission is kept for the list's actions.
-        if not add and not context["adminform"].form.fields:
-            context.update(
-                show_save=False, show_save_and_continue=False, show_save_and_add_another=False
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def humanize_code(code: str) -> str:
@@ -194,7 +165,7 @@ class DecideForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(ReadOnlyAdmin):
+class ApplicationAdmin(ActionsOnlyAdmin):
     list_display = [
         "title",
         "organization",
@@ -266,11 +237,6 @@ class ApplicationAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The changelist accepts actions from those granted the change of applications; the
-        # change form itself stays read-only (its decisions post to their own view).
-        return obj is None and admin.ModelAdmin.has_change_permission(self, request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

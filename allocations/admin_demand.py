@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from allocations.admin_applications import ReadOnlyAdmin, _for_each
+from allocations.admin_applications import _for_each
 from allocations.models import (
     Allocation,
     BackendCall,
@@ -26,6 +26,7 @@ from allocations.models import (
     UsageRecord,
 )
 from allocations.services import allocations as allocation_services
+from portal.admin import ReadOnlyAdmin, ReadOnlyInline
 
 SECONDS_PER_HOUR = 3600
 
@@ -81,15 +82,9 @@ revoke_selected = _allocation_action(
 )
 
 
-class BackendCallInline(admin.TabularInline[BackendCall, Allocation]):
+class BackendCallInline(ReadOnlyInline):
     model = BackendCall
-    extra = 0
-    can_delete = False
     fields = ("created_at", "backend", "action", "outcome", "attempts", "commands", "detail")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Allocation)

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from outbox.models import Effect, Worker
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from portal.admin import ReadOnlyAdmin
 
 
 @admin.register(Effect)
-class EffectAdmin(ReadOnly):
+class EffectAdmin(ReadOnlyAdmin):
     list_display = ("id", "task", "queue", "state", "delivery", "claimed_by", "created_at")
     list_filter = ("state", "queue", "task")
     search_fields = ("key", "claimed_by")
@@ -30,6 +17,6 @@ class EffectAdmin(ReadOnly):
 
 
 @admin.register(Worker)
-class WorkerAdmin(ReadOnly):
+class WorkerAdmin(ReadOnlyAdmin):
     list_display = ("name", "started_at", "seen_at")
     ordering = ("-seen_at",)
