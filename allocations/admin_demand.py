@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from allocations import quantities
 from allocations.admin_applications import _for_each
 from allocations.models import (
     Allocation,
@@ -244,15 +245,15 @@ class SiteDayAdmin(ReadOnlyAdmin):
 
     @admin.display(description="envelope MW")
     def envelope_mw(self, row: SiteDay) -> str:
-        return f"{row.envelope_wh / 24_000_000:.3f}"
+        return str(quantities.mw(row.envelope_wh))
 
     @admin.display(description="committed MW")
     def committed_mw(self, row: SiteDay) -> str:
-        return f"{row.committed_wh / 24_000_000:.3f}"
+        return str(quantities.mw(row.committed_wh))
 
     @admin.display(description="held MW")
     def held_mw(self, row: SiteDay) -> str:
-        return f"{row.held_wh / 24_000_000:.3f}"
+        return str(quantities.mw(row.held_wh))
 
 
 @admin.register(QuotaUsage)

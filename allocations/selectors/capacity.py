@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
+from allocations import quantities
 from allocations.models import GpuPool, PoolDay, Program, ProgramDay, SiteDay
 from allocations.selectors.inventory import pool_capacity_days, site_power_days
-
-WH_PER_MWH_DAY = Decimal(24_000_000)
 
 
 @dataclass(frozen=True)
@@ -25,7 +23,8 @@ class ProgramPart:
 
 def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, Any]]:
     """Per day: capacity, committed, held and free GPU-hours, the power envelope and the
-    committed MW of the site, whether the day is overcommitted, and per program its nominal
+    committed and held MW of the site, whether the day is overcommitted (each as
+    `allocations/quantities.py` defines it), and per program its nominal
     part, what it holds and what it could still take. Six queries whatever the window;
     O(days × programs) work."""
     from allocations.services.ledger import ProgramTerms, program_headroom
@@ -50,11 +49,12 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
         committed = ledger.committed_gpu_hours if ledger else 0
         held = ledger.held_gpu_hours if ledger else 0
         site_row = site_rows.get(day)
-        reserved_wh = (site_row.committed_wh + site_row.held_wh) if site_row else Decimal(0)
-        envelope_mw = (
-            Decimal(site_row.envelope_wh) / WH_PER_MWH_DAY
+        committed_wh = site_row.committed_wh if site_row else 0
+        held_wh = site_row.held_wh if site_row else 0
+        envelope_wh = (
+            site_row.envelope_wh
             if site_row
-            else envelope.power_envelope_mw
+            else envelope.power_envelope_mw * quantities.WH_PER_MW_DAY
         )
         used_by = {
             program_id: row.reserved_gpu_hours
@@ -65,7 +65,7 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
             part = program_rows.get(day, {}).get(program.pk)
             _, free = program_headroom(
                 capacity=capacity,
-                reserved=committed + held,
+                reserved=quantities.reserved(committed, held),
                 terms=terms,
                 used_by=used_by,
                 everyone=everyone,
@@ -86,11 +86,18 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
                 "capacity_gpu_hours": capacity,
                 "committed_gpu_hours": committed,
                 "held_gpu_hours": held,
-                "free_gpu_hours": max(capacity - committed - held, 0),
-                "power_envelope_mw": envelope_mw.quantize(Decimal("0.001")),
-                "committed_mw": (reserved_wh / WH_PER_MWH_DAY).quantize(Decimal("0.001")),
-                "overcommitted": committed + held > capacity
-                or reserved_wh > envelope_mw * WH_PER_MWH_DAY,
+                "free_gpu_hours": quantities.free(capacity, committed, held),
+                "power_envelope_mw": quantities.mw(envelope_wh),
+                "committed_mw": quantities.mw(committed_wh),
+                "held_mw": quantities.mw(held_wh),
+                "overcommitted": quantities.overcommitted(
+                    capacity=capacity,
+                    committed=committed,
+                    held=held,
+                    envelope_wh=envelope_wh,
+                    committed_wh=committed_wh,
+                    held_wh=held_wh,
+                ),
                 "programs": parts,
             }
         )

@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 
+from allocations import quantities
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -29,7 +30,6 @@ from allocations.models import (
 )
 from allocations.selectors.inventory import days_between, pool_capacity_days, site_power_days
 
-WH_PER_MW_DAY = Decimal(24_000_000)
 SECONDS_PER_HOUR = 3600
 GRANTING = (
     AllocationStatus.SCHEDULED,
@@ -45,7 +45,8 @@ def capacity_timeline(
     *, site: Site, pools: list[GpuPool], start: date, end: date
 ) -> list[dict[str, Any]]:
     """Per day over the pools (all of a site, or one): capacity, committed, held, used, free
-    GPU-hours, the site's power envelope and committed MW, and committed GPU-hours per
+    GPU-hours, the site's power envelope and committed and held MW (as
+    `allocations/quantities.py` defines them), and committed GPU-hours per
     program. Used is what usage records report for jobs that ended that day. A fixed number
     of queries per pool; O(days × (pools + programs))."""
     day_list = list(days_between(start, end))
@@ -95,7 +96,6 @@ def capacity_timeline(
     for day in day_list:
         total = totals[day]
         site_row = site_rows.get(day)
-        reserved_wh = site_row.committed_wh if site_row else Decimal(0)
         result.append(
             {
                 "day": day,
@@ -103,16 +103,18 @@ def capacity_timeline(
                 "committed_gpu_hours": total["committed_gpu_hours"],
                 "held_gpu_hours": total["held_gpu_hours"],
                 "used_gpu_hours": total["used_gpu_hours"].quantize(Decimal("0.01")),
-                "free_gpu_hours": max(
-                    total["capacity_gpu_hours"]
-                    - total["committed_gpu_hours"]
-                    - total["held_gpu_hours"],
-                    0,
+                "free_gpu_hours": quantities.free(
+                    total["capacity_gpu_hours"],
+                    total["committed_gpu_hours"],
+                    total["held_gpu_hours"],
                 ),
                 "power_envelope_mw": (
-                    Decimal(site_row.envelope_wh) / WH_PER_MW_DAY if site_row else envelopes[day]
-                ).quantize(Decimal("0.001")),
-                "committed_mw": (reserved_wh / WH_PER_MW_DAY).quantize(Decimal("0.001")),
+                    quantities.mw(site_row.envelope_wh)
+                    if site_row
+                    else envelopes[day].quantize(quantities.MW)
+                ),
+                "committed_mw": quantities.mw(site_row.committed_wh if site_row else 0),
+                "held_mw": quantities.mw(site_row.held_wh if site_row else 0),
                 "programs": dict(sorted(total["programs"].items())),
             }
         )

@@ -264,9 +264,20 @@ class CapacityDaySerializer(serializers.Serializer):
     free_gpu_hours = serializers.IntegerField()
     power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
     committed_mw = serializers.DecimalField(
-        max_digits=12, decimal_places=3, help_text="The site's reserved energy as average MW."
+        max_digits=12,
+        decimal_places=3,
+        help_text="The site's energy committed to approved allocations, as average MW.",
+    )
+    held_mw = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        help_text="The site's energy held for applications in review, as average MW.",
     )
     overcommitted = serializers.BooleanField(
-        help_text="Capacity or power shrank under commitments on this day."
+        help_text=(
+            "More reserved (committed + held) than the day's capacity, or more reserved "
+            "energy than the site's power envelope: capacity or power shrank under "
+            "reservations made before."
+        )
     )
     programs = ProgramPartSerializer(many=True)

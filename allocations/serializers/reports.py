@@ -40,7 +40,16 @@ class CapacityReportDaySerializer(serializers.Serializer):
     used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2)
     free_gpu_hours = serializers.IntegerField()
     power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
-    committed_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
+    committed_mw = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        help_text="The site's energy committed to approved allocations, as average MW.",
+    )
+    held_mw = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        help_text="The site's energy held for applications in review, as average MW.",
+    )
     programs = serializers.DictField(
         child=serializers.IntegerField(), help_text="Committed GPU-hours by program slug."
     )

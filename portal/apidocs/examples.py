@@ -426,6 +426,7 @@ CAPACITY_DAY = {
     "free_gpu_hours": 2277715,
     "power_envelope_mw": "230.000",
     "committed_mw": "0.012",
+    "held_mw": "0.187",
     "overcommitted": False,
     "programs": [
         _program_part(NO_RESEARCH, 684000, 0, 1140000),
@@ -777,6 +778,7 @@ OPERATION_EXAMPLES: dict[str, Example] = {
                 "free_gpu_hours": 4604409,
                 "power_envelope_mw": "230.000",
                 "committed_mw": "0.012",
+                "held_mw": "0.187",
                 "programs": {"no-startups-fast-lane": 143},
             },
         ],

@@ -70,6 +70,7 @@ def test_a_user_reads_the_ledger_with_each_programs_part(
             "free_gpu_hours": 2_280,
             "power_envelope_mw": "1.000",
             "committed_mw": "0.000",
+            "held_mw": "0.000",
             "overcommitted": False,
             "programs": [
                 # 684 kept for research, the fast lane 1,140 + 456 borrowed
@@ -87,6 +88,7 @@ def test_a_user_reads_the_ledger_with_each_programs_part(
             "power_envelope_mw": "1.000",
             # 100 GPU-hours × 2.09 kWh over 24 h
             "committed_mw": "0.009",
+            "held_mw": "0.000",
             "overcommitted": False,
             "programs": [
                 _part(research, 684, 0, 0, 684),
@@ -101,7 +103,9 @@ def test_a_user_reads_the_ledger_with_each_programs_part(
             "held_gpu_hours": 100,
             "free_gpu_hours": 2_080,
             "power_envelope_mw": "1.000",
-            "committed_mw": "0.017",
+            # committed and held apart: 100 GPU-hours of each
+            "committed_mw": "0.009",
+            "held_mw": "0.009",
             "overcommitted": False,
             "programs": [
                 _part(research, 684, 0, 0, 684),
@@ -138,6 +142,7 @@ def test_capacity_shrunk_under_commitments_shows_overcommitted_and_cancels_nothi
         "free_gpu_hours": 0,
         "power_envelope_mw": "1.000",
         "committed_mw": "0.087",
+        "held_mw": "0.000",
         "overcommitted": True,
         "programs": [_part(fast_lane, 114, 1_000, 0, 0)],
     }

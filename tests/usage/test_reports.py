@@ -39,6 +39,7 @@ def test_capacity_report_sums_the_ledger_usage_and_power(
         "free_gpu_hours": 2180,
         "power_envelope_mw": "1.000",
         "committed_mw": "0.009",
+        "held_mw": "0.000",
         "programs": {"fast-lane": 100},
     }
 
