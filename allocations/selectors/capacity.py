@@ -10,6 +10,7 @@ from typing import Any
 from allocations import quantities
 from allocations.models import GpuPool, PoolDay, Program, ProgramDay, SiteDay
 from allocations.selectors.inventory import pool_capacity_days, site_power_days
+from allocations.shares import ProgramTerms, program_headroom
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ def capacity_days(*, pool: GpuPool, start: date, end: date) -> list[dict[str, An
     `allocations/quantities.py` defines it), and per program its nominal
     part, what it holds and what it could still take. Six queries whatever the window;
     O(days × programs) work."""
-    from allocations.services.ledger import ProgramTerms, program_headroom
-
     programs = list(Program.objects.order_by("priority", "name"))
     everyone = [ProgramTerms.of(program) for program in programs]
     pool_rows = {row.day: row for row in PoolDay.objects.filter(pool=pool, day__range=(start, end))}

@@ -23,6 +23,7 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.selectors.capacity import capacity_days
+from allocations.shares import daily_shares
 
 HORIZONS = (30, 90)
 LIVE = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
@@ -201,8 +202,6 @@ def application_decision_context(*, application: Application) -> dict[str, Any]:
     its program and its pool can still take; the days short; the organization's quota in
     the program. An application that holds capacity (in review) is inside the reserved
     figures already, so its approval needs nothing more from them."""
-    from allocations.services.ledger import daily_shares
-
     start = application.start_date
     end = min(application.end_date, start + timedelta(days=MOST_DAYS_DRAWN - 1))
     shares = daily_shares(

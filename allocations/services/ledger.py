@@ -1,7 +1,7 @@
 """The capacity ledger: check a request against it and reserve, move or release GPU-hours.
 
-A request of G GPU-hours over D days is spread evenly: every day gets G // D and the first
-G % D days one more, so the days sum to G exactly. Each day must fit three constraints:
+A request of G GPU-hours over D days is spread evenly over its days (allocations/shares.py).
+Each day must fit three constraints:
 
 - pool: everything reserved that day plus the share stays within the pool's capacity;
 - program (Kueue's cohort, per day and in GPU-hours): each program q has a nominal part
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -44,15 +44,9 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.reasons import text
+from allocations.shares import ProgramTerms, daily_shares, program_headroom
 
 Column = Literal["committed", "held"]
-
-
-def daily_shares(*, gpu_hours: int, start: date, end: date) -> list[int]:
-    """GPU-hours per day of [start, end], evenly spread and summing exactly to gpu_hours."""
-    days = (end - start).days + 1
-    base, extra = divmod(gpu_hours, days)
-    return [base + (1 if index < extra else 0) for index in range(days)]
 
 
 def wh_per_gpu_hour(pool: GpuPool) -> Decimal:
@@ -79,62 +73,11 @@ def reserved_rate(application: Application) -> Decimal:
     return wh_per_gpu_hour(application.pool)
 
 
-def _floor(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
-
-
-@dataclass(frozen=True)
-class ProgramTerms:
-    """A program's cohort parameters, read once per check."""
-
-    program_id: UUID
-    nominal_share: Decimal
-    lending_limit: Decimal
-    borrowing_limit: Decimal
-
-    @classmethod
-    def of(cls, program: Program) -> ProgramTerms:
-        return cls(
-            program.pk, program.nominal_share, program.lending_limit, program.borrowing_limit
-        )
-
-    def nominal(self, capacity: int) -> int:
-        return _floor(capacity * self.nominal_share)
-
-    def guaranteed(self, capacity: int) -> int:
-        nominal = self.nominal(capacity)
-        return nominal - _floor(nominal * self.lending_limit)
-
-    def borrowing(self, capacity: int) -> int:
-        return _floor(capacity * self.borrowing_limit)
-
-
 @dataclass(frozen=True)
 class Shortfall:
     code: Literal["capacity_pool", "capacity_program", "capacity_power"]
     day: date
     message: str
-
-
-def program_headroom(
-    *,
-    capacity: int,
-    reserved: int,
-    terms: ProgramTerms,
-    used_by: dict[UUID, int],
-    everyone: Sequence[ProgramTerms],
-) -> tuple[int, int]:
-    """(pool headroom, program headroom) of one day: what the pool and the program could
-    still take, in GPU-hours. The program's headroom already respects the pool's."""
-    pool_free = capacity - reserved
-    others_protected = sum(
-        max(other.guaranteed(capacity) - used_by.get(other.program_id, 0), 0)
-        for other in everyone
-        if other.program_id != terms.program_id
-    )
-    used = used_by.get(terms.program_id, 0)
-    ceiling = terms.nominal(capacity) + terms.borrowing(capacity) - used
-    return pool_free, max(min(pool_free - others_protected, ceiling), 0)
 
 
 def capacity_check(

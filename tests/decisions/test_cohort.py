@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from allocations.services.ledger import ProgramTerms, daily_shares, program_headroom
+from allocations.shares import ProgramTerms, daily_shares, program_headroom
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.services import inventory, ledger
-from allocations.services.ledger import ProgramTerms, daily_shares, program_headroom
+from allocations.shares import ProgramTerms, daily_shares, program_headroom
 from tests.decisions.support import queued_tasks
 
 # --- daily shares --------------------------------------------------------------------------------
