@@ -46,68 +46,29 @@ def capacity_timeline(
 ) -> list[dict[str, Any]]:
     """Per day over the pools (all of a site, or one): capacity, committed, held, used, free
     GPU-hours, the site's power envelope and committed and held MW (as
-    `allocations/quantities.py` defines them), and committed GPU-hours per
-    program. Used is what usage records report for jobs that ended that day. A fixed number
-    of queries per pool; O(days × (pools + programs))."""
+    `allocations/quantities.py` defines them), and committed GPU-hours per program. Used is
+    what usage records report for jobs that ended that day. A fixed number of queries per
+    pool; O(days × (pools + programs))."""
     day_list = list(days_between(start, end))
-    totals: dict[date, dict[str, Any]] = {
-        day: {
-            "capacity_gpu_hours": 0,
-            "committed_gpu_hours": 0,
-            "held_gpu_hours": 0,
-            "used_gpu_hours": Decimal(0),
-            "programs": defaultdict(int),
-        }
-        for day in day_list
-    }
-    pool_ids = [pool.pk for pool in pools]
-    for pool in pools:
-        ledger = {
-            row.day: row for row in PoolDay.objects.filter(pool=pool, day__range=(start, end))
-        }
-        for computed in pool_capacity_days(pool=pool, start=start, end=end):
-            row = ledger.get(computed.day)
-            total = totals[computed.day]
-            total["capacity_gpu_hours"] += (
-                row.capacity_gpu_hours if row else computed.capacity_gpu_hours
-            )
-            total["committed_gpu_hours"] += row.committed_gpu_hours if row else 0
-            total["held_gpu_hours"] += row.held_gpu_hours if row else 0
-    slugs = dict(Program.objects.values_list("pk", "slug"))
-    for program_id, day, committed in ProgramDay.objects.filter(
-        pool_id__in=pool_ids, day__range=(start, end)
-    ).values_list("program_id", "day", "committed_gpu_hours"):
-        totals[day]["programs"][slugs[program_id]] += committed
-    used = (
-        UsageRecord.objects.filter(
-            allocation__pool_id__in=pool_ids, ended_at__date__range=(start, end)
-        )
-        .annotate(day=TruncDate("ended_at"))
-        .values("day")
-        .annotate(seconds=Sum("gpu_seconds"))
-    )
-    for usage in used:
-        totals[usage["day"]]["used_gpu_hours"] = Decimal(usage["seconds"]) / SECONDS_PER_HOUR
+    totals = _pool_totals(pools, start, end)
+    programs = _program_totals(pools, start, end)
+    used = _used_by_day(pools, start, end)
     site_rows = {row.day: row for row in SiteDay.objects.filter(site=site, day__range=(start, end))}
     envelopes = {
         day.day: day.power_envelope_mw for day in site_power_days(site=site, start=start, end=end)
     }
     result = []
     for day in day_list:
-        total = totals[day]
+        capacity, committed, held = totals[day]
         site_row = site_rows.get(day)
         result.append(
             {
                 "day": day,
-                "capacity_gpu_hours": total["capacity_gpu_hours"],
-                "committed_gpu_hours": total["committed_gpu_hours"],
-                "held_gpu_hours": total["held_gpu_hours"],
-                "used_gpu_hours": total["used_gpu_hours"].quantize(Decimal("0.01")),
-                "free_gpu_hours": quantities.free(
-                    total["capacity_gpu_hours"],
-                    total["committed_gpu_hours"],
-                    total["held_gpu_hours"],
-                ),
+                "capacity_gpu_hours": capacity,
+                "committed_gpu_hours": committed,
+                "held_gpu_hours": held,
+                "used_gpu_hours": used.get(day, Decimal(0)).quantize(Decimal("0.01")),
+                "free_gpu_hours": quantities.free(capacity, committed, held),
                 "power_envelope_mw": (
                     quantities.mw(site_row.envelope_wh)
                     if site_row
@@ -115,10 +76,51 @@ def capacity_timeline(
                 ),
                 "committed_mw": quantities.mw(site_row.committed_wh if site_row else 0),
                 "held_mw": quantities.mw(site_row.held_wh if site_row else 0),
-                "programs": dict(sorted(total["programs"].items())),
+                "programs": dict(sorted(programs[day].items())),
             }
         )
     return result
+
+
+def _pool_totals(pools: list[GpuPool], start: date, end: date) -> dict[date, tuple[int, int, int]]:
+    """(capacity, committed, held) GPU-hours per day, summed over the pools: the ledger's
+    rows, and the inventory's capacity on days the ledger has no row for."""
+    totals: dict[date, tuple[int, int, int]] = defaultdict(lambda: (0, 0, 0))
+    for pool in pools:
+        ledger = {
+            row.day: row for row in PoolDay.objects.filter(pool=pool, day__range=(start, end))
+        }
+        for computed in pool_capacity_days(pool=pool, start=start, end=end):
+            row = ledger.get(computed.day)
+            capacity, committed, held = totals[computed.day]
+            totals[computed.day] = (
+                capacity + (row.capacity_gpu_hours if row else computed.capacity_gpu_hours),
+                committed + (row.committed_gpu_hours if row else 0),
+                held + (row.held_gpu_hours if row else 0),
+            )
+    return totals
+
+
+def _program_totals(pools: list[GpuPool], start: date, end: date) -> dict[date, dict[str, int]]:
+    """Committed GPU-hours per day and program slug, summed over the pools."""
+    slugs = dict(Program.objects.values_list("pk", "slug"))
+    totals: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for program_id, day, committed in ProgramDay.objects.filter(
+        pool__in=pools, day__range=(start, end)
+    ).values_list("program_id", "day", "committed_gpu_hours"):
+        totals[day][slugs[program_id]] += committed
+    return totals
+
+
+def _used_by_day(pools: list[GpuPool], start: date, end: date) -> dict[date, Decimal]:
+    """GPU-hours that usage records report for jobs that ended each day, over the pools."""
+    used = (
+        UsageRecord.objects.filter(allocation__pool__in=pools, ended_at__date__range=(start, end))
+        .annotate(day=TruncDate("ended_at"))
+        .values("day")
+        .annotate(seconds=Sum("gpu_seconds"))
+    )
+    return {usage["day"]: Decimal(usage["seconds"]) / SECONDS_PER_HOUR for usage in used}
 
 
 def _hours(seconds: int | None) -> Decimal:
