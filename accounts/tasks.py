@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from smtplib import SMTPException
-
 from celery import shared_task
-from django.core.mail import EmailMessage, get_connection
 
 from accounts import notifications
-from outbox.tasks import EffectTask
+from portal.mail import mail_task, send
 
 
-def _send(messages: list[EmailMessage]) -> int:
-    """Send the composed mails (one per language among the recipients); how many went."""
-    if not messages:
-        return 0
-    return get_connection().send_messages(messages) or 0
-
-
-@shared_task(
-    base=EffectTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@mail_task
 def notify_organization_verified(organization_id: str) -> int:
     """Tell the admins of an organization that it was verified. Returns mails sent."""
     from accounts.models import Organization
@@ -32,16 +16,10 @@ def notify_organization_verified(organization_id: str) -> int:
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None or organization.verified_at is None:
         return 0
-    return _send(notifications.organization_verified(organization))
+    return send(notifications.organization_verified(organization))
 
 
-@shared_task(
-    base=EffectTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@mail_task
 def send_invitation(invitation_id: str) -> int:
     """Mail the invitee, while the invitation is still pending. Returns mails sent."""
     from django.utils import timezone
@@ -55,7 +33,7 @@ def send_invitation(invitation_id: str) -> int:
     )
     if invitation is None or invitation.expires_at <= timezone.now():
         return 0
-    return _send(notifications.invitation(invitation))
+    return send(notifications.invitation(invitation))
 
 
 @shared_task

@@ -6,26 +6,18 @@ worker) or a task queued twice decides nothing twice.
 
 from __future__ import annotations
 
-from smtplib import SMTPException
 from typing import Any
 
 from celery import shared_task
-from django.core.mail import EmailMessage, get_connection
 from django.db import InterfaceError, OperationalError
 
 from outbox.tasks import EffectTask
+from portal.mail import mail_task, send
 
 # A deadlock, a serialization failure or a dropped connection on PostgreSQL, or a busy SQLite
 # file, is worth another try (the services re-read everything under lock); a constraint
 # violation or a programming error is not.
 TRANSIENT = (OperationalError, InterfaceError)
-
-
-def _send(messages: list[EmailMessage]) -> int:
-    """Send the composed mails (one per language among the recipients); how many went."""
-    if not messages:
-        return 0
-    return get_connection().send_messages(messages) or 0
 
 
 @shared_task(
@@ -89,13 +81,7 @@ def expire_holds() -> int:
     return application_expire_holds()
 
 
-@shared_task(
-    base=EffectTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@mail_task
 def notify_application_decided(application_id: str, status: str) -> int:
     """Tell the applicant and the organization's admins about a decision. Returns mails sent.
 
@@ -111,16 +97,10 @@ def notify_application_decided(application_id: str, status: str) -> int:
     )
     if application is None or application.status != status:
         return 0
-    return _send(notifications.application_decided(application))
+    return send(notifications.application_decided(application))
 
 
-@shared_task(
-    base=EffectTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
+@mail_task
 def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     """Tell the organization's admins that an allocation reached 75, 90 or 100 % of its hours."""
     from allocations import notifications
@@ -133,7 +113,7 @@ def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     )
     if allocation is None:
         return 0
-    return _send(notifications.usage_threshold(allocation, threshold))
+    return send(notifications.usage_threshold(allocation, threshold))
 
 
 @shared_task(base=EffectTask, bind=True, max_retries=10)
@@ -169,12 +149,7 @@ def check_scheduler() -> int:
     return len(scheduler_reconcile(apply=False).drifted_accounts)
 
 
-@shared_task(
-    base=EffectTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    max_retries=8,
-)
+@mail_task
 def notify_allocation_expiring(allocation_id: str) -> int:
     """Tell the organization's members that an allocation ends within seven days."""
     from allocations import notifications
@@ -187,4 +162,4 @@ def notify_allocation_expiring(allocation_id: str) -> int:
     )
     if allocation is None:
         return 0
-    return _send(notifications.allocation_expiring(allocation))
+    return send(notifications.allocation_expiring(allocation))

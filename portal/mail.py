@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from smtplib import SMTPException
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -115,3 +116,27 @@ def compose_for_all(template: str, address: str, context: dict[str, Any]) -> Ema
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[address],
     )
+
+
+def send(messages: list[EmailMessage]) -> int:
+    """Send the composed mails (one per language among the recipients); how many went."""
+    if not messages:
+        return 0
+    return get_connection().send_messages(messages) or 0
+
+
+def mail_task(function: Callable[..., int]) -> Any:
+    """A task that sends mail as an outbox effect: claimed by delivery, and retried with
+    backoff (up to 8 times, at most 10 minutes apart) while the mail server refuses or is
+    away. The function composes and sends its mails, and answers how many went."""
+    from celery import shared_task
+
+    from outbox.tasks import EffectTask
+
+    return shared_task(
+        base=EffectTask,
+        autoretry_for=(SMTPException, ConnectionError),
+        retry_backoff=True,
+        retry_backoff_max=600,
+        max_retries=8,
+    )(function)
