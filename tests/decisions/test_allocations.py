@@ -249,11 +249,7 @@ def test_revoking_before_the_start_frees_every_day_and_the_quota_and_stops_the_j
     assert event.actor == operator
     assert event.after["freed_gpu_hours"] == 1_000
     assert said(event.reasons) == [
-        {
-            "code": "revoked_by_operator",
-            "message": "Breach of the acceptable use policy.",
-            "day": None,
-        }
+        {"code": "revoked_by_operator", "message": "Breach of the acceptable use policy."}
     ]
 
 
