@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from allocations.models import AllocationStatus, ApplicationStatus
 from portal.errors import InvalidTransition
@@ -33,6 +34,8 @@ class Lifecycle:
     name: str
     statuses: tuple[str, ...]
     moves: Mapping[str, frozenset[str]]
+    #: Said when a move is refused; names `%(status)s` and `%(target)s`.
+    refusal: StrOrPromise
 
     def allows(self, source: str, target: str) -> bool:
         return target in self.moves.get(source, frozenset())
@@ -46,15 +49,13 @@ class Lifecycle:
         return tuple(status for status in self.statuses if not self.moves.get(status))
 
     def refuse(self, source: str, target: str, message: str | None = None) -> None:
-        """Raise `InvalidTransition` unless the table holds the move. `message` may name
-        `%(status)s` (the current status) and `%(target)s`."""
+        """Raise `InvalidTransition` unless the table holds the move, with `message` (or the
+        lifecycle's refusal), which may name `%(status)s` (the current status) and
+        `%(target)s`."""
         if self.allows(source, target):
             return
-        if message is None:
-            message = _("The %(name)s is %(status)s: it cannot become %(target)s.")
         raise InvalidTransition(
-            message % {"name": _(self.name), "status": source, "target": target},
-            extra={"status": source, "target": target},
+            (message or str(self.refusal)) % {"status": source, "target": target}
         )
 
     def move(self, obj: HasStatus, target: str, message: str | None = None) -> str:
@@ -80,13 +81,18 @@ class Lifecycle:
         return "\n".join(lines)
 
 
-def _table(name: str, statuses: Iterable[str], moves: Mapping[str, Iterable[str]]) -> Lifecycle:
+def _table(
+    name: str,
+    statuses: Iterable[str],
+    moves: Mapping[str, Iterable[str]],
+    refusal: StrOrPromise,
+) -> Lifecycle:
     ordered = tuple(str(status) for status in statuses)
     table = {str(source): frozenset(str(t) for t in targets) for source, targets in moves.items()}
     unknown = (set(table) | {t for targets in table.values() for t in targets}) - set(ordered)
     if unknown:
         raise ValueError(f"{name}: unknown statuses {sorted(unknown)}")
-    return Lifecycle(name=name, statuses=ordered, moves=table)
+    return Lifecycle(name=name, statuses=ordered, moves=table, refusal=refusal)
 
 
 A = ApplicationStatus
@@ -103,6 +109,7 @@ APPLICATION = _table(
         A.IN_REVIEW: (A.APPROVED, A.REJECTED, A.WITHDRAWN),
         A.WAITLISTED: (A.WAITLISTED, A.APPROVED, A.IN_REVIEW, A.REJECTED, A.WITHDRAWN),
     },
+    gettext_lazy("The application is %(status)s: it cannot become %(target)s."),
 )
 
 S = AllocationStatus
@@ -120,6 +127,7 @@ ALLOCATION = _table(
         S.EXHAUSTED: (S.ACTIVE, S.SUSPENDED, S.EXPIRED, S.REVOKED),
         S.SUSPENDED: (S.ACTIVE, S.SCHEDULED, S.EXHAUSTED, S.EXPIRED, S.REVOKED),
     },
+    gettext_lazy("The allocation is %(status)s: it cannot become %(target)s."),
 )
 
 #: The statuses whose allocation still holds its hours in the ledger and the quota.

@@ -292,6 +292,14 @@ OPERATION_ERRORS: dict[str, tuple[ErrorCode, ...]] = {
             "The allocation is active: it cannot be resumed.",
         ),
     ),
+    "allocations_revoke": (
+        denied(authz.ONLY_OPERATORS, "Not an operator"),
+        refusal(
+            errors.InvalidTransition,
+            "The allocation has ended already (expired, released or revoked)",
+            "The allocation is expired: it cannot become revoked.",
+        ),
+    ),
     "usage_create": (
         validation_error(
             "A record of the batch is malformed: nothing is written",

@@ -338,6 +338,7 @@ RELEASED = {
     "released_from": "2027-02-01",
 }
 SUSPENDED = {**ALLOCATION, "status": "suspended"}
+REVOKED = {**RELEASED, "status": "revoked"}
 
 ME = {
     "id": FOUNDER_ID,
@@ -667,6 +668,11 @@ OPERATION_EXAMPLES: dict[str, Example] = {
     ),
     "allocations_suspend": Example("Suspended: the scheduler stops new jobs", response=SUSPENDED),
     "allocations_resume": Example("Active again", response=ALLOCATION),
+    "allocations_revoke": Example(
+        "Revoked: days from 2027-02-01 given back, the scheduler stops its jobs",
+        request={"reason": "The organization no longer meets the program's terms."},
+        response=REVOKED,
+    ),
     "scheduler_accounts_list": Example("The Narvik Slurm account", response=[SCHEDULER_ACCOUNT]),
     "scheduler_accounts_create": Example(
         "The account of the Narvik Slurm cluster",

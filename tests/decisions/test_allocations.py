@@ -384,16 +384,17 @@ def test_a_large_supplement_goes_to_review_and_changes_the_allocation_when_appro
     assert granted.granted_gpu_hours == 11_500
 
 
-def test_a_supplement_brings_an_exhausted_allocation_back(granted, draft, decide, window, today):
-    # given
-    Allocation.objects.filter(pk=granted.pk).update(status="exhausted")
+def test_a_supplement_brings_an_exhausted_allocation_back(draft, decide, window):
+    # given: a running allocation that usage exhausted (only an active one is exhausted)
+    running = Allocation.objects.get(application=decide(draft(gpu_hours=1_000, **window(0, 9))))
+    Allocation.objects.filter(pk=running.pk).update(status="exhausted")
 
     # when
-    decide(draft(kind="supplement", allocation=granted, gpu_hours=500, **window(1, 10)))
+    decide(draft(kind="supplement", allocation=running, gpu_hours=500, **window(0, 9)))
 
     # then
-    granted.refresh_from_db()
-    assert (granted.status, granted.granted_gpu_hours) == ("scheduled", 1_500)
+    running.refresh_from_db()
+    assert (running.status, running.granted_gpu_hours) == ("active", 1_500)
 
 
 def test_a_supplement_that_does_not_fit_is_waitlisted_and_leaves_the_allocation_alone(

@@ -15,7 +15,6 @@ from allocations.models import Allocation, AllocationStatus, Application, Backen
 from allocations.models.demand import ReviewQueueItem
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
-from allocations.services import usage as usage_services
 from portal.errors import NotAllowed
 from tests.decisions.bodies import NOT_AN_ADMIN
 from tests.factories import MembershipFactory, OperatorFactory
@@ -148,7 +147,7 @@ def test_only_operators_suspend_and_resume_through_the_service(granted, founder,
 
     # when / then: even the organization's own admin may not
     with pytest.raises(NotAllowed) as refusal:
-        getattr(usage_services, f"allocation_{action}")(allocation=granted, actor=founder)
+        getattr(allocation_services, f"allocation_{action}")(allocation=granted, actor=founder)
     assert refusal.value.message == "Only operators may do this."
     assert Allocation.objects.get(pk=granted.pk).status == status
 

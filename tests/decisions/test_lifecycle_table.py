@@ -49,7 +49,9 @@ def test_every_pair_outside_the_table_is_refused_and_leaves_the_object_alone(lif
                 with pytest.raises(InvalidTransition) as refused:
                     lifecycle.move(row, target)
                 assert refused.value.code == "invalid_transition"
-                assert refused.value.extra == {"status": source, "target": target}
+                assert refused.value.message == (
+                    f"The {lifecycle.name} is {source}: it cannot become {target}."
+                )
                 assert row.status == source
 
 
