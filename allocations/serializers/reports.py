@@ -7,6 +7,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from allocations.models import GpuPool, Site
+from allocations.selectors.reports import (
+    TURNAROUND_DEFAULT_DAYS,
+    TURNAROUND_MAX_DAYS,
+    turnaround_window,
+)
 from portal.serializers import BoundedDateField, NaturalKeyRelatedField
 
 
@@ -41,6 +46,28 @@ class CapacityReportQuerySerializer(serializers.Serializer):
 class SharesQuerySerializer(serializers.Serializer):
     start = BoundedDateField(required=False, help_text="Allocations starting on or after.")
     end = BoundedDateField(required=False, help_text="Allocations starting on or before.")
+
+
+class TurnaroundQuerySerializer(serializers.Serializer):
+    start = BoundedDateField(
+        required=False,
+        help_text=f"First day of decisions (default {TURNAROUND_DEFAULT_DAYS - 1} days before the"
+        " end).",
+    )
+    end = BoundedDateField(required=False, help_text="Last day of decisions (default today).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = turnaround_window(start=attrs.get("start"), end=attrs.get("end"))
+        if end < start:
+            raise serializers.ValidationError(
+                {"end": "The end comes on or after the start."}, code="before_start"
+            )
+        if (end - start).days + 1 > TURNAROUND_MAX_DAYS:
+            raise serializers.ValidationError(
+                {"end": f"Ask for at most {TURNAROUND_MAX_DAYS} days at a time."},
+                code="window_too_long",
+            )
+        return {"start": start, "end": end}
 
 
 class CapacityReportDaySerializer(serializers.Serializer):
