@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -385,7 +385,9 @@ def _window(allocation: Allocation, grace: timedelta) -> tuple[datetime, datetim
     closes = (
         datetime.combine(allocation.end_date + timedelta(days=1), datetime.min.time(), zone) + grace
     )
-    return opens, closes, allocation.status in ACCEPTING
+    # The same instants in UTC: each record's times are compared with them, and a fixed
+    # offset answers that comparison without a look-up in the zone's rules.
+    return opens.astimezone(UTC), closes.astimezone(UTC), allocation.status in ACCEPTING
 
 
 def used_percent(allocation: Allocation) -> int:
