@@ -103,8 +103,14 @@ def grow_allocations(*, application: Any, allocation: Any, start: int, count: in
 
 
 def analyze(*models_: type[models.Model]) -> None:
-    """VACUUM ANALYZE, as autovacuum would after a bulk load; done now, so that it does not
-    run (and take a core) in the middle of a measurement."""
+    """VACUUM ANALYZE, as autovacuum would after a bulk load, and a checkpoint; done now, so
+    that neither runs (and takes a core) in the middle of a measurement."""
     with connection.cursor() as cursor:
         for model in models_:
             cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
+        # And the load's dirty pages written out now, where the role may, rather than by a
+        # checkpoint in the middle of the measurements that follow.
+        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+        (superuser,) = cursor.fetchone()
+        if superuser:
+            cursor.execute("CHECKPOINT")
