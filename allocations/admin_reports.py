@@ -13,7 +13,12 @@ from django.utils import timezone
 from allocations.charts import capacity_charts
 from allocations.models import GpuPool, Site
 from allocations.selectors.console import overcommitted_days_by_pool
-from allocations.selectors.reports import capacity_timeline, shares_report, turnaround_report
+from allocations.selectors.reports import (
+    TURNAROUND_DEFAULT_DAYS,
+    capacity_timeline,
+    shares_report,
+    turnaround_report,
+)
 from portal.serializers import MAX_QUERY_DAYS
 
 
@@ -45,6 +50,7 @@ def capacity_chart_view(request: HttpRequest) -> HttpResponse:
         "overcommitted": [],
         "shares": shares_report(),
         "turnaround": turnaround_report(),
+        "turnaround_days": TURNAROUND_DEFAULT_DAYS,
     }
     context["share_tables"] = [
         ("by program", context["shares"]["by_program"]),

@@ -65,13 +65,22 @@ MAX_QUERY_DAYS = 731
 
 
 def window_validate(
-    attrs: dict[str, Any], *, default_days: int, max_days: int = MAX_QUERY_DAYS
+    attrs: dict[str, Any],
+    *,
+    default_days: int,
+    max_days: int = MAX_QUERY_DAYS,
+    looking_back: bool = False,
 ) -> tuple[date, date]:
-    """The `start` and `end` of a query: today and `default_days` later when not given; the
-    end on or after the start (`before_start`), at most `max_days` days in all
+    """The `start` and `end` of a query: when not given, from today to `default_days` later
+    (or, `looking_back`, from `default_days` before the end to the end, today by default);
+    the end on or after the start (`before_start`), at most `max_days` days in all
     (`window_too_long`), both named at the field `end`."""
-    start = attrs.get("start") or timezone.localdate()
-    end = attrs.get("end") or start + timedelta(days=default_days)
+    if looking_back:
+        end = attrs.get("end") or timezone.localdate()
+        start = attrs.get("start") or end - timedelta(days=default_days)
+    else:
+        start = attrs.get("start") or timezone.localdate()
+        end = attrs.get("end") or start + timedelta(days=default_days)
     if end < start:
         raise serializers.ValidationError(
             {"end": "The end comes on or after the start."}, code="before_start"

@@ -241,7 +241,7 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "accounts.permissions.TokenScopeAllowed",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["portal.renderers.PortalJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["portal.parsers.PortalJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["portal.filters.PortalFilterBackend"],

@@ -5,6 +5,10 @@ from typing import Any
 from rest_framework import serializers
 
 from allocations.models import GpuPool, Site
+from allocations.selectors.reports import (
+    TURNAROUND_DEFAULT_DAYS,
+    TURNAROUND_MAX_DAYS,
+)
 from portal.serializers import BoundedDateField, NaturalKeyRelatedField, window_validate
 
 
@@ -30,6 +34,24 @@ class CapacityReportQuerySerializer(serializers.Serializer):
 class SharesQuerySerializer(serializers.Serializer):
     start = BoundedDateField(required=False, help_text="Allocations starting on or after.")
     end = BoundedDateField(required=False, help_text="Allocations starting on or before.")
+
+
+class TurnaroundQuerySerializer(serializers.Serializer):
+    start = BoundedDateField(
+        required=False,
+        help_text=f"First day of decisions (default {TURNAROUND_DEFAULT_DAYS - 1} days before the"
+        " end).",
+    )
+    end = BoundedDateField(required=False, help_text="Last day of decisions (default today).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = window_validate(
+            attrs,
+            default_days=TURNAROUND_DEFAULT_DAYS - 1,
+            max_days=TURNAROUND_MAX_DAYS,
+            looking_back=True,
+        )
+        return {"start": start, "end": end}
 
 
 class CapacityReportDaySerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,6 +98,7 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
     windows = {pk: _window(allocation, grace) for pk, allocation in allocations.items()}
     candidates: list[Candidate] = []
     first_in_batch: dict[str, Candidate] = {}
+    energies: dict[Any, Decimal] = {}
     for index, record in enumerate(records):
         allocation_id = record["allocation"]
         window = windows.get(allocation_id)
@@ -143,15 +144,16 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
             )
         else:
             energy = record.get("energy_kwh")
+            if energy is not None:
+                # Most records of a batch report one of a few energies: each quantized once
+                # (values that compare equal are equal exactly, and quantize alike).
+                kwh = energies.get(energy)
+                if kwh is None:
+                    kwh = energies[energy] = Decimal(energy).quantize(KWH)
+                energy = kwh
             external_id = record["external_id"]
             candidate = Candidate(
-                index,
-                external_id,
-                allocation_id,
-                seconds,
-                started,
-                ended,
-                None if energy is None else Decimal(energy).quantize(KWH),
+                index, external_id, allocation_id, seconds, started, ended, energy
             )
             earlier = first_in_batch.setdefault(external_id, candidate)
             if earlier is candidate:
@@ -283,7 +285,8 @@ STAGING_COPY = (
 )
 STAGING_TYPES = ("int4", "text", "uuid", "int8", "timestamptz", "timestamptz", "numeric", "numeric")
 # The new records inserted (in job order, so that two batches meet on the unique index in
-# one order), their sums added to their allocations: one statement. Only what the INSERT
+# one order; the bytes' order, which every batch shares and sorts without the collation's
+# rules), their sums added to their allocations: one statement. Only what the INSERT
 # returns is counted: a record another batch committed first is not.
 STAGING_INSERT = """
 WITH inserted AS (
@@ -294,13 +297,14 @@ WITH inserted AS (
     SELECT staged.id, %(source)s, staged.external_id, staged.allocation_id, staged.gpu_seconds,
         staged.started_at, staged.ended_at, staged.energy_kwh, %(received_at)s
     FROM usage_staging staged
-    ORDER BY staged.external_id
+    ORDER BY staged.external_id COLLATE "C"
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING record.id
 ), added AS (
     SELECT staged.allocation_id, sum(staged.gpu_seconds) AS gpu_seconds,
         sum(staged.counted_kwh) AS energy_kwh, count(*) AS records
-    FROM usage_staging staged JOIN inserted ON inserted.id = staged.id
+    FROM usage_staging staged
+    WHERE staged.id IN (SELECT inserted.id FROM inserted)
     GROUP BY staged.allocation_id
 )
 UPDATE allocations_allocation allocation
@@ -380,7 +384,9 @@ def _window(allocation: Allocation, grace: timedelta) -> tuple[datetime, datetim
     closes = (
         datetime.combine(allocation.end_date + timedelta(days=1), datetime.min.time(), zone) + grace
     )
-    return opens, closes, allocation.status in ACCEPTING
+    # The same instants in UTC: each record's times are compared with them, and a fixed
+    # offset answers that comparison without a look-up in the zone's rules.
+    return opens.astimezone(UTC), closes.astimezone(UTC), allocation.status in ACCEPTING
 
 
 def used_percent(allocation: Allocation) -> int:

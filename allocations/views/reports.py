@@ -15,6 +15,7 @@ from allocations.serializers.reports import (
     CapacityReportQuerySerializer,
     SharesQuerySerializer,
     SharesReportSerializer,
+    TurnaroundQuerySerializer,
     TurnaroundRowSerializer,
 )
 from portal.apidocs import tags
@@ -69,7 +70,18 @@ class TurnaroundReportView(APIView):
     @extend_schema(
         tags=[tags.REPORTS],
         summary="Time from submission to decision per program, against its published target",
+        description=(
+            "Of the final decisions (approved or rejected) made on the days from `start` to"
+            f" `end`, both included: by default the last {reports.TURNAROUND_DEFAULT_DAYS} days"
+            f" up to today; at most {reports.TURNAROUND_MAX_DAYS} days at a time (a longer"
+            " window is refused with `window_too_long`). A program with no decision in the"
+            " window has `decided` 0 and no times."
+        ),
+        parameters=[TurnaroundQuerySerializer],
         responses=TurnaroundRowSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        return Response(TurnaroundRowSerializer(reports.turnaround_report(), many=True).data)
+        query = TurnaroundQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = reports.turnaround_report(**query.validated_data)
+        return Response(TurnaroundRowSerializer(rows, many=True).data)

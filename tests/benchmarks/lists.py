@@ -48,9 +48,9 @@ def lists(bench: Bench) -> Iterator[Row]:
 
     large = 20_000 if bench.quick else LARGE
     requests = 20 if bench.quick else max(bench.runs * 20, 100)
-    # The report reads the whole history (seconds at a million): fewer requests, so that the
-    # run stays within minutes.
-    reports = min(requests, 20)
+    # The report reads the decisions of its window (the last 90 days by default), which holds
+    # about as many at 1,000 as at 1,000,000 (one decision every two hours).
+    reports = requests
     pool = PoolFactory()
     CapacityEventFactory(pool=pool, effective_from=date(2020, 1, 1), gpus_in_service=100_000)
     program = ProgramFactory()
@@ -146,8 +146,8 @@ def lists(bench: Bench) -> Iterator[Row]:
             )  # fmt: skip
     small, big = figures[("turnaround", SMALL)], figures[("turnaround", large)]
     yield Row(
-        what=f"GET reports/turnaround/, p50 at {large:,} decided applications",
+        what=f"GET reports/turnaround/ (last 90 days), p50 at {large:,} decided applications",
         figure=big * 1000, unit="ms", floor=small * 1000, floor_what=f"p50 at {SMALL:,}",
-        ratio=big / small, runs=reports,
-        note="aggregated in SQL; grows with the history it reports on",
+        ratio=big / small, target="<= 1.5", runs=reports,
+        note="one decision every two hours: the window holds as many at both sizes",
     )  # fmt: skip

@@ -8,10 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from allocations.models import Allocation, Application
 from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer, ApplicationSerializer
+from portal.renderers import PortalJSONRenderer
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +56,21 @@ def test_allocations_are_written_as_drf_writes_them(draft, decide, founder, wind
     assert len(queries.captured_queries) == 1
     assert [dict(item) for item in written] == [_drf(AllocationSerializer, row) for row in rows]
     assert Allocation.objects.count() == 3 == len(written)
+
+
+def test_the_api_renders_a_page_to_the_bytes_drf_renders(draft, decide, founder, window):
+    # given
+    for index in range(3):
+        decide(draft(title=f"Run {index}", gpu_hours=100 + index, **window(1, 2 + index)))
+    page = selectors.allocation_page_rows(selectors.allocation_list_for_user(user=founder))
+    data = {"next": None, "previous": None, "results": AllocationSerializer(page, many=True).data}
+
+    # when
+    rendered = PortalJSONRenderer().render(data)
+
+    # then
+    assert rendered == JSONRenderer().render(data)
+    assert rendered.count(b'"organization":"') == 3
 
 
 def test_a_new_application_is_written_before_it_is_read_back(founder, draft):

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import MembershipRole
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
+from tests.bodies import invalid
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +106,7 @@ def test_turnaround_report_measures_decisions_against_the_target(
     # given: one decided at once, one that took three days (target: two)
     fast = decide(draft(gpu_hours=1_000))
     slow = decide(draft(gpu_hours=1_000))
-    Application.objects.filter(pk=slow.pk).update(decided_at=slow.submitted_at + timedelta(days=3))
+    Application.objects.filter(pk=slow.pk).update(submitted_at=slow.decided_at - timedelta(days=3))
     assert Allocation.objects.count() == 2
     assert fast.status == "approved"
 
@@ -117,6 +120,67 @@ def test_turnaround_report_measures_decisions_against_the_target(
     assert row["within_target_fraction"] == 0.5
     assert row["median_hours"] == pytest.approx(36, abs=0.1)
     assert row["p90_hours"] == pytest.approx(72, abs=0.1)
+
+
+def test_turnaround_report_counts_the_last_ninety_days_by_default(
+    client_for, founder, draft, decide, fast_lane
+):
+    # given: one decided now, one decided 89 days ago, one 91 days ago
+    now = timezone.now()
+    _recent, edge, old = (decide(draft(gpu_hours=1_000)) for _ in range(3))
+    for application, days in ((edge, 89), (old, 91)):
+        decided_at = now - timedelta(days=days)
+        Application.objects.filter(pk=application.pk).update(
+            submitted_at=decided_at - timedelta(hours=1), decided_at=decided_at
+        )
+
+    # when
+    default = client_for(founder).get("/api/v1/reports/turnaround/")
+    longer = client_for(founder).get(
+        "/api/v1/reports/turnaround/",
+        {
+            "start": str(timezone.localdate() - timedelta(days=120)),
+            "end": str(timezone.localdate()),
+        },
+    )
+    older = client_for(founder).get(
+        "/api/v1/reports/turnaround/",
+        {
+            "start": str(timezone.localdate() - timedelta(days=100)),
+            "end": str(timezone.localdate() - timedelta(days=90)),
+        },
+    )
+
+    # then
+    assert (default.status_code, longer.status_code, older.status_code) == (200, 200, 200)
+
+    def decided(response: Any) -> int:
+        (row,) = [r for r in response.json() if r["program"] == "fast-lane"]
+        return row["decided"]
+
+    assert (decided(default), decided(longer), decided(older)) == (2, 3, 1)
+
+
+def test_turnaround_report_refuses_a_window_longer_than_366_days(client_for, founder):
+    # when
+    today = timezone.localdate()
+    too_long = client_for(founder).get(
+        "/api/v1/reports/turnaround/",
+        {"start": str(today - timedelta(days=366)), "end": str(today)},
+    )
+    backwards = client_for(founder).get(
+        "/api/v1/reports/turnaround/",
+        {"start": str(today), "end": str(today - timedelta(days=1))},
+    )
+
+    # then
+    assert (too_long.status_code, backwards.status_code) == (400, 400)
+    assert too_long.json() == invalid(
+        {"end": [("window_too_long", "Ask for at most 366 days at a time.")]}
+    )
+    assert backwards.json() == invalid(
+        {"end": [("before_start", "The end comes on or after the start.")]}
+    )
 
 
 def test_admin_capacity_chart_draws_svg(client, operator, allocation):

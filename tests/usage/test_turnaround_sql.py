@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -25,16 +25,27 @@ pytestmark = [
 ]
 
 
-def _decided(program: Program, hours: float, status: str = ApplicationStatus.APPROVED) -> None:
+def _decided(
+    program: Program,
+    hours: float,
+    status: str = ApplicationStatus.APPROVED,
+    *,
+    days_ago: int = 0,
+) -> None:
     organization = OrganizationFactory()
     user = UserFactory()
     MembershipFactory(user=user, organization=organization)
-    now = timezone.now()
+    now = timezone.now() - timedelta(days=days_ago)
     Application.objects.create(
         organization=organization, program=program, pool=PoolFactory(), applicant=user,
         title="Decided", gpu_hours=10, start_date=now.date(), end_date=now.date(),
         status=status, submitted_at=now - timedelta(hours=hours), decided_at=now,
     )  # fmt: skip
+
+
+def _window(days: int = 1) -> dict[str, datetime]:
+    now = timezone.now()
+    return {"since": now - timedelta(days=days), "until": now + timedelta(minutes=1)}
 
 
 def test_the_sql_report_answers_as_reading_every_decision_would():
@@ -49,8 +60,8 @@ def test_the_sql_report_answers_as_reading_every_decision_would():
     programs = list(Program.objects.all())
 
     # when
-    in_sql = reports._turnaround_in_sql()
-    in_python = reports._turnaround_in_python(programs)
+    in_sql = reports._turnaround_in_sql(**_window())
+    in_python = reports._turnaround_in_python(programs, **_window())
 
     # then
     assert in_sql.keys() == in_python.keys() == {quick.pk, slow.pk}
@@ -59,6 +70,39 @@ def test_the_sql_report_answers_as_reading_every_decision_would():
         assert in_sql[program_id][1] == pytest.approx(median)
         assert in_sql[program_id][2] == pytest.approx(p90)
         assert in_sql[program_id][3] == within
+
+
+def test_the_sql_and_python_readings_count_the_same_window():
+    # given: decisions today, 10 days ago and 100 days ago
+    program = ProgramFactory(turnaround_days=2)
+    for days_ago, hours in ((0, 1), (10, 50), (100, 70)):
+        _decided(program, hours, days_ago=days_ago)
+
+    # when: the last 30 days
+    in_sql = reports._turnaround_in_sql(**_window(30))
+    in_python = reports._turnaround_in_python([program], **_window(30))
+
+    # then: the decision of 100 days ago is outside
+    assert in_sql[program.pk][0] == in_python[program.pk][0] == 2
+    assert in_sql[program.pk][3] == in_python[program.pk][3] == 1
+
+
+def test_the_window_is_read_from_the_decided_index():
+    # given
+    program = ProgramFactory()
+    _decided(program, 5)
+
+    # when
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN " + reports.TURNAROUND_SQL,
+            [ApplicationStatus.APPROVED, ApplicationStatus.REJECTED, *_window().values()],
+        )
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+
+    # then
+    assert "application_decided" in plan
 
 
 def test_the_report_costs_two_queries_whatever_the_history():
