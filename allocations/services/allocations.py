@@ -3,8 +3,9 @@ early, moved through their statuses by the daily beat."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -110,25 +111,13 @@ def allocation_release(*, allocation: Allocation, actor: Actor) -> Allocation:
     first = _first_future_day(allocation)
     if first > allocation.end_date:
         raise InvalidTransition(_("The allocation has no future days left to release."))
-    with _future_locked(allocation, first) as (quota, current, freeing):
+    with _ending(allocation, first) as ending:
+        current = ending.allocation
         _check_releasable(current)
-        before = snapshot(current, TRACKED)
-        freed = freeing()
-        current.granted_gpu_hours -= freed
-        current.released_from = first
+        freed = ending.give_back()
         if first == current.start_date:
             ALLOCATION.move(current, AllocationStatus.RELEASED)
-        else:
-            current.end_date = first - timedelta(days=1)
-        current.save(update_fields=["granted_gpu_hours", "released_from", "status", "end_date"])
-        QuotaUsage.objects.filter(pk=quota.pk).update(held_gpu_hours=quota.held_gpu_hours - freed)
-        audit_record(
-            actor=actor,
-            verb="allocation.release",
-            target=current,
-            before=before,
-            after={**snapshot(current, TRACKED), "freed_gpu_hours": freed},
-        )
+        ending.record(actor=actor, verb="allocation.release", quota_freed=freed, freed=freed)
         # The scheduler's limit falls with the grant; a release before the first day stops
         # the account's GPU jobs altogether.
         backend_request(
@@ -153,26 +142,17 @@ def allocation_revoke(*, allocation: Allocation, actor: Actor, note: str = "") -
     authz.require_operator(actor=actor)
     allocation = _load(allocation)
     ALLOCATION.refuse(allocation.status, AllocationStatus.REVOKED)
-    first = _first_future_day(allocation)
-    with _future_locked(allocation, first) as (quota, current, freeing):
+    with _ending(allocation, _first_future_day(allocation)) as ending:
+        current = ending.allocation
         ALLOCATION.refuse(current.status, AllocationStatus.REVOKED)
-        before = snapshot(current, TRACKED)
         granted = current.granted_gpu_hours
-        freed = freeing() if first <= current.end_date else 0
-        current.granted_gpu_hours -= freed
-        if freed:
-            current.released_from = first
-            if first > current.start_date:
-                current.end_date = first - timedelta(days=1)
+        freed = ending.give_back()
         ALLOCATION.move(current, AllocationStatus.REVOKED)
-        current.save(update_fields=["granted_gpu_hours", "released_from", "status", "end_date"])
-        QuotaUsage.objects.filter(pk=quota.pk).update(held_gpu_hours=quota.held_gpu_hours - granted)
-        audit_record(
+        ending.record(
             actor=actor,
             verb="allocation.revoke",
-            target=current,
-            before=before,
-            after={**snapshot(current, TRACKED), "freed_gpu_hours": freed},
+            quota_freed=granted,
+            freed=freed,
             reasons=[reason("revoked_by_operator", note or text("revoked_by_operator"))],
         )
         backend_request(allocation=current, action=BackendCall.Action.SUSPEND)
@@ -193,15 +173,86 @@ def _first_future_day(allocation: Allocation) -> date:
     return max(timezone.localdate() + timedelta(days=1), allocation.start_date)
 
 
+@dataclass
+class _Ending:
+    """An allocation ending early, under the locks that needs (see `_ending`)."""
+
+    quota: QuotaUsage
+    allocation: Allocation
+    first: date
+    pool: GpuPool
+    pool_days: list[PoolDay]
+    site_days: list[SiteDay]
+    before: dict[str, Any]
+
+    def give_back(self) -> int:
+        """Take the grants' shares of the days from `first` out of the committed ledger,
+        lower the grant by as much, and end the window the day before `first` (a window
+        that had not begun keeps its days: its status says it ended). Answers the GPU-hours
+        freed."""
+        allocation = self.allocation
+        if self.first > allocation.end_date:
+            return 0
+        freed = 0
+        for grant in _grants(allocation):
+            shares = ledger.daily_shares(
+                gpu_hours=grant.gpu_hours, start=grant.start_date, end=grant.end_date
+            )
+            offset = max((self.first - grant.start_date).days, 0)
+            future = shares[offset:]
+            if not future:
+                continue
+            begin = grant.start_date + timedelta(days=offset)
+            index = (begin - self.first).days
+            ledger.ledger_apply(
+                pool=self.pool,
+                program=allocation.program,
+                start=begin,
+                shares=future,
+                pool_days=self.pool_days[index : index + len(future)],
+                site_days=self.site_days[index : index + len(future)],
+                add_to=None,
+                take_from="committed",
+                energy_per_gpu_hour=ledger.reserved_rate(grant),
+            )
+            freed += sum(future)
+        allocation.granted_gpu_hours -= freed
+        allocation.released_from = self.first
+        if self.first > allocation.start_date:
+            allocation.end_date = self.first - timedelta(days=1)
+        return freed
+
+    def record(
+        self,
+        *,
+        actor: Actor,
+        verb: str,
+        quota_freed: int,
+        freed: int,
+        reasons: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Save the allocation, give `quota_freed` GPU-hours back to the quota, audit."""
+        self.allocation.save(
+            update_fields=["granted_gpu_hours", "released_from", "status", "end_date"]
+        )
+        QuotaUsage.objects.filter(pk=self.quota.pk).update(
+            held_gpu_hours=self.quota.held_gpu_hours - quota_freed
+        )
+        audit_record(
+            actor=actor,
+            verb=verb,
+            target=self.allocation,
+            before=self.before,
+            after={**snapshot(self.allocation, TRACKED), "freed_gpu_hours": freed},
+            reasons=reasons,
+        )
+
+
 @contextmanager
-def _future_locked(
-    allocation: Allocation, first: date
-) -> Iterator[tuple[QuotaUsage, Allocation, Callable[[], int]]]:
-    """A transaction holding the locks that an early end needs, in the lock order: the
-    quota row, the pool (shared), the pool-days and site-days from `first` to the last day,
-    then the allocation. Yields the quota, the locked allocation, and a function that takes
-    the grants' shares of those days out of the ledger and answers how many GPU-hours it
-    freed."""
+def _ending(allocation: Allocation, first: date) -> Iterator[_Ending]:
+    """A transaction holding the locks an early end needs, in the lock order: the quota row,
+    the pool (shared), the pool-days and site-days from `first` to the last day, then the
+    allocation, re-read under its lock."""
     pool = allocation.pool
     last = allocation.end_date
     if first <= last:
@@ -217,46 +268,7 @@ def _future_locked(
         pool_days = locks.lock_pool_days(pool=pool, start=first, end=last)
         site_days = locks.lock_site_days(site=pool.site, start=first, end=last)
         current = locks.lock_allocation(allocation_id=allocation.pk)
-
-        def freeing() -> int:
-            return _free_future_days(current, first, pool, pool_days, site_days)
-
-        yield quota, current, freeing
-
-
-def _free_future_days(
-    allocation: Allocation,
-    first: date,
-    pool: GpuPool,
-    pool_days: list[PoolDay],
-    site_days: list[SiteDay],
-) -> int:
-    """Take each grant's shares of the days from `first` out of the committed ledger (the
-    days are locked by the caller, from `first`). Answers the GPU-hours freed."""
-    freed = 0
-    for grant in _grants(allocation):
-        shares = ledger.daily_shares(
-            gpu_hours=grant.gpu_hours, start=grant.start_date, end=grant.end_date
-        )
-        offset = max((first - grant.start_date).days, 0)
-        future = shares[offset:]
-        if not future:
-            continue
-        begin = grant.start_date + timedelta(days=offset)
-        index = (begin - first).days
-        ledger.ledger_apply(
-            pool=pool,
-            program=allocation.program,
-            start=begin,
-            shares=future,
-            pool_days=pool_days[index : index + len(future)],
-            site_days=site_days[index : index + len(future)],
-            add_to=None,
-            take_from="committed",
-            energy_per_gpu_hour=ledger.reserved_rate(grant),
-        )
-        freed += sum(future)
-    return freed
+        yield _Ending(quota, current, first, pool, pool_days, site_days, snapshot(current, TRACKED))
 
 
 def _check_releasable(allocation: Allocation) -> None:
