@@ -255,6 +255,15 @@ class ProgramPartSerializer(serializers.Serializer):
     )
 
 
+COMMITTED_MW = "The site's energy committed to approved allocations, as average MW."
+HELD_MW = "The site's energy held for applications in review, as average MW."
+
+
+def megawatts(help_text: str = "") -> serializers.DecimalField:
+    """Average power over a day, to the kW (allocations/quantities.py)."""
+    return serializers.DecimalField(max_digits=12, decimal_places=3, help_text=help_text or None)
+
+
 class CapacityDaySerializer(serializers.Serializer):
     day = serializers.DateField()
     gpus_in_service = serializers.IntegerField()
@@ -262,17 +271,9 @@ class CapacityDaySerializer(serializers.Serializer):
     committed_gpu_hours = serializers.IntegerField()
     held_gpu_hours = serializers.IntegerField(help_text="Held for applications in review.")
     free_gpu_hours = serializers.IntegerField()
-    power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
-    committed_mw = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=3,
-        help_text="The site's energy committed to approved allocations, as average MW.",
-    )
-    held_mw = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=3,
-        help_text="The site's energy held for applications in review, as average MW.",
-    )
+    power_envelope_mw = megawatts()
+    committed_mw = megawatts(COMMITTED_MW)
+    held_mw = megawatts(HELD_MW)
     overcommitted = serializers.BooleanField(
         help_text=(
             "More reserved (committed + held) than the day's capacity, or more reserved "

@@ -9,6 +9,7 @@ from allocations.selectors.reports import (
     TURNAROUND_DEFAULT_DAYS,
     TURNAROUND_MAX_DAYS,
 )
+from allocations.serializers.demand import COMMITTED_MW, HELD_MW, megawatts
 from portal.serializers import BoundedDateField, NaturalKeyRelatedField, window_validate
 
 
@@ -61,17 +62,9 @@ class CapacityReportDaySerializer(serializers.Serializer):
     held_gpu_hours = serializers.IntegerField()
     used_gpu_hours = serializers.DecimalField(max_digits=20, decimal_places=2)
     free_gpu_hours = serializers.IntegerField()
-    power_envelope_mw = serializers.DecimalField(max_digits=12, decimal_places=3)
-    committed_mw = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=3,
-        help_text="The site's energy committed to approved allocations, as average MW.",
-    )
-    held_mw = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=3,
-        help_text="The site's energy held for applications in review, as average MW.",
-    )
+    power_envelope_mw = megawatts()
+    committed_mw = megawatts(COMMITTED_MW)
+    held_mw = megawatts(HELD_MW)
     programs = serializers.DictField(
         child=serializers.IntegerField(), help_text="Committed GPU-hours by program slug."
     )
