@@ -29,8 +29,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from accounts.audit import audit_record
 from accounts.models import OidcIdentity, User
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 

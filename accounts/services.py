@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts import authz, effects
-from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import (
     AccessToken,
@@ -29,6 +28,7 @@ from accounts.models import (
     TokenScope,
     User,
 )
+from audit.services import audit_record, snapshot
 from portal.errors import (
     AlreadyInvited,
     AlreadyMember,

@@ -25,13 +25,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts import authz
-from accounts.models import AuditEvent, User
+from accounts.models import User
 from allocations.charts import request_chart
 from allocations.models import Application, ApplicationStatus
 from allocations.models.demand import ReviewQueueItem, WaitlistItem
 from allocations.reasons import message_of
 from allocations.selectors.console import application_decision_context
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from portal.admin import ActionsOnlyAdmin
 from portal.errors import DomainError
 
@@ -315,7 +316,7 @@ class ApplicationAdmin(ActionsOnlyAdmin):
                     for event in events.order_by("-created_at")[:EVENTS_SHOWN]
                 ],
                 event_count=events.count(),
-                events_url=reverse("admin:accounts_auditevent_changelist")
+                events_url=reverse("admin:audit_auditevent_changelist")
                 + f"?target_id={application.pk}",
             )
         return super().change_view(request, object_id, form_url, context)

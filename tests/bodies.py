@@ -15,7 +15,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 
 NOT_FOUND = {"code": "not_found", "message": "Not found."}
 INVALID_PAGE = {"code": "not_found", "message": "Invalid page."}

@@ -10,8 +10,9 @@ from uuid import UUID
 from django.db.models import BooleanField, Expression, F, Q, QuerySet, Subquery
 from django.http import Http404
 
-from accounts.models import AuditEvent, Membership, User
+from accounts.models import Membership, User
 from allocations.models import Allocation, Application, ApplicationStatus, Program
+from audit.models import AuditEvent
 
 
 def _member_organizations(user: User) -> QuerySet[Membership, Any]:

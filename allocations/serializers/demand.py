@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import AuditEvent, Organization
+from accounts.models import Organization
 from allocations.models import (
     Allocation,
     Application,
@@ -20,6 +20,7 @@ from allocations.models import (
 )
 from allocations.reasons import message_of
 from allocations.selectors import energy_kwh_per_gpu_hour
+from audit.models import AuditEvent
 from portal.serializers import (
     MAX_WINDOW_DAYS,
     BoundedDateField,

@@ -14,7 +14,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import authz
-from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from allocations import effects, locks
 from allocations.lifecycle import ALLOCATION, LIVE_ALLOCATION
@@ -35,6 +34,7 @@ from allocations.reasons import reason, text
 from allocations.services import ledger
 from allocations.services.scheduler import backend_request
 from allocations.services.usage import usage_regrant, used_percent
+from audit.services import audit_record, snapshot
 from portal.errors import InvalidTransition
 
 TRACKED = ("status", "granted_gpu_hours", "start_date", "end_date", "released_from")

@@ -24,7 +24,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import authz
-from accounts.audit import audit_record
 from accounts.authz import SYSTEM, Actor
 from accounts.models import Membership, Organization, User
 from allocations import effects, locks
@@ -45,6 +44,7 @@ from allocations.models.demand import lineage_key
 from allocations.reasons import message_of, reason, text
 from allocations.services import ledger
 from allocations.services.allocations import allocation_grant
+from audit.services import audit_record
 from portal.errors import InvalidTransition, RequestRefused
 
 SYSTEMIC_RISK_FLOP = Decimal(10) ** 25

@@ -14,7 +14,6 @@ from django.db.models import ProtectedError, Sum
 from django.utils.translation import gettext as _
 
 from accounts import authz
-from accounts.audit import audit_record, snapshot
 from accounts.authz import Actor
 from accounts.models import User
 from allocations import locks
@@ -26,6 +25,7 @@ from allocations.models import (
     Program,
     Site,
 )
+from audit.services import audit_record, snapshot
 from portal.errors import InUse, SharesExceeded
 
 M = TypeVar("M", bound=models.Model)

@@ -18,7 +18,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.audit import audit_record
 from accounts.models import Membership
 from allocations import effects
 from allocations.backends import (
@@ -29,6 +28,7 @@ from allocations.backends import (
     get_backend,
 )
 from allocations.models import Allocation, AllocationStatus, BackendCall, SchedulerCheck
+from audit.services import audit_record
 
 # Statuses whose allocations may start new GPU jobs: all others are stopped.
 RUNNABLE = (AllocationStatus.ACTIVE,)

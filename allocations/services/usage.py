@@ -23,13 +23,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.audit import audit_record
 from allocations import effects
 from allocations.backends import account_name
 from allocations.lifecycle import ALLOCATION
 from allocations.models import Allocation, AllocationStatus, BackendCall, UsageRecord
 from allocations.selectors import energy_kwh_per_gpu_hour
 from allocations.services.scheduler import backend_request
+from audit.services import audit_record
 
 THRESHOLDS = (75, 90, 100)
 ACCEPTING = (AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED, AllocationStatus.SUSPENDED)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import authz
 from accounts.authz import signed_in
-from accounts.models import AuditEvent, Organization
+from accounts.models import Organization
 from allocations.models import Allocation, Application, Program
 from allocations.selectors import capacity as capacity_selectors
 from allocations.selectors import demand as selectors
@@ -29,6 +29,7 @@ from allocations.serializers.demand import (
 )
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from portal.apidocs import tags
 from portal.errors import NotAllowed
 from portal.idempotency import idempotent

@@ -8,7 +8,6 @@ import pytest
 
 from accounts.models import (
     AccessToken,
-    AuditEvent,
     Invitation,
     Membership,
     Organization,
@@ -16,6 +15,7 @@ from accounts.models import (
     User,
 )
 from accounts.services import token_create
+from audit.models import AuditEvent
 
 
 @pytest.fixture

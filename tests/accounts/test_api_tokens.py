@@ -10,8 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.models import AccessToken, AuditEvent
+from accounts.models import AccessToken
 from accounts.services import token_create
+from audit.models import AuditEvent
 from tests.accounts.bodies import audit_rows, token_body
 from tests.bodies import (
     BEARER_CHALLENGE,

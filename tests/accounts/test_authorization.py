@@ -10,9 +10,10 @@ import pytest
 
 from accounts import services
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent, Membership, MembershipRole
+from accounts.models import Membership, MembershipRole
 from allocations.models import Program, Site
 from allocations.services import inventory
+from audit.models import AuditEvent
 from portal.errors import NotAllowed
 from tests.factories import (
     MembershipFactory,

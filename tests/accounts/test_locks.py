@@ -13,13 +13,13 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.models import (
-    AuditEvent,
     Invitation,
     Membership,
     MembershipRole,
     Organization,
     User,
 )
+from audit.models import AuditEvent
 from tests.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
 from tests.races import race
 

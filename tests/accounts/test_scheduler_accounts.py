@@ -9,8 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.authz import SYSTEM
-from accounts.models import AccessToken, AuditEvent, SchedulerAccount, User
+from accounts.models import AccessToken, SchedulerAccount, User
 from accounts.services import scheduler_account_create, token_digest
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

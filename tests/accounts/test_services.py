@@ -15,16 +15,16 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts import selectors, services, tasks
-from accounts.audit import audit_record, snapshot
 from accounts.models import (
     AccessToken,
-    AuditEvent,
     Invitation,
     Membership,
     MembershipRole,
     Organization,
 )
 from accounts.validators import validate_norwegian_organization_number
+from audit.models import AuditEvent
+from audit.services import audit_record, snapshot
 from portal.errors import (
     AlreadyMember,
     InvalidCredentials,

@@ -20,10 +20,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccessToken, AuditEvent, Membership, Organization, User
+from accounts.models import AccessToken, Membership, Organization, User
 from accounts.services import token_create
 from allocations.models import AcceleratorModel, CapacityEvent, GpuPool, PowerPhase, Program, Site
 from allocations.services import inventory_create
+from audit.models import AuditEvent
 from tests.factories import (
     AcceleratorFactory,
     MembershipFactory,

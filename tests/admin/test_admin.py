@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import allocations.admin
-from accounts.models import AccessToken, AuditEvent, Membership, Organization, User
+from accounts.models import AccessToken, Membership, Organization, User
 from accounts.services import token_create
 from allocations.models import (
     AcceleratorModel,
@@ -29,6 +29,7 @@ from allocations.models import (
     Program,
     Site,
 )
+from audit.models import AuditEvent
 from tests.admin.conftest import Inventory
 from tests.factories import (
     AcceleratorFactory,

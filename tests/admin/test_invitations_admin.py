@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from accounts import services
-from accounts.models import AuditEvent, Invitation, MembershipRole, Organization
+from accounts.models import Invitation, MembershipRole, Organization
+from audit.models import AuditEvent
 from tests.factories import MembershipFactory, OperatorFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db

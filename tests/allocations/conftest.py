@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from accounts.models import AuditEvent
 from allocations.models import (
     AcceleratorModel,
     Application,
@@ -24,6 +23,7 @@ from allocations.models import (
     Site,
     SiteDay,
 )
+from audit.models import AuditEvent
 from tests.factories import (
     AcceleratorFactory,
     CapacityEventFactory,

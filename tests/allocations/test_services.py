@@ -16,10 +16,11 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import AuditEvent, User
+from accounts.models import User
 from allocations import locks
 from allocations.models import CapacityEvent, GpuPool, PoolDay, PowerPhase, Program, Site, SiteDay
 from allocations.services import inventory as services
+from audit.models import AuditEvent
 from portal.errors import InUse, SharesExceeded
 from tests.bodies import audit_rows, audit_when
 from tests.factories import (

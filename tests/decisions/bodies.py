@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
+from audit.models import AuditEvent
 from tests.bodies import day, when
 from tests.decisions.support import said
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from accounts.models import AuditEvent
 from allocations.models import Allocation, BackendCall, PoolDay, QuotaUsage
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from portal.errors import InvalidTransition, NotAllowed
 from tests.decisions.support import queued_tasks, said
 

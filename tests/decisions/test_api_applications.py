@@ -9,9 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from tests.bodies import NOT_AUTHENTICATED, NOT_FOUND, does_not_exist, invalid, keyset_page
 from tests.decisions.bodies import NOT_A_MEMBER, NOT_A_REVIEWER, application_body, event_body
 from tests.decisions.support import queued_tasks

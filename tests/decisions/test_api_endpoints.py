@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
+from audit.models import AuditEvent
 from tests.effects import queued as queued_effects
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 

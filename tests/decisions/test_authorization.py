@@ -10,11 +10,12 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent, Membership, MembershipRole, User
+from accounts.models import Membership, MembershipRole, User
 from allocations.models import Allocation, AllocationStatus, Application, BackendCall
 from allocations.models.demand import ReviewQueueItem
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from portal.errors import NotAllowed
 from tests.decisions.bodies import NOT_AN_ADMIN
 from tests.factories import MembershipFactory, OperatorFactory

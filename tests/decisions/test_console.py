@@ -15,10 +15,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import audit_record
 from accounts.models import User
 from allocations.models import Allocation, Application, ApplicationStatus, UsageRecord
 from allocations.services.usage import usage_ingest
+from audit.services import audit_record
 from tests.factories import UserFactory
 
 
@@ -317,7 +317,7 @@ def test_audit_trail_is_paginated(console: Client, in_review: Application) -> No
     for index in range(60):
         audit_record(actor=None, verb=f"test.{index}", target=in_review)
 
-    html = console.get(reverse("admin:accounts_auditevent_changelist")).content.decode()
+    html = console.get(reverse("admin:audit_auditevent_changelist")).content.decode()
 
     assert html.count('class="field-verb"') == 50
     assert 'class="paginator"' in html

@@ -187,8 +187,8 @@ def test_the_power_envelope_waitlists_with_capacity_power(draft, decide, pool, t
 
 
 def test_deciding_twice_or_with_an_old_submission_decides_once(draft, founder):
-    from accounts.models import AuditEvent
     from allocations.services import applications as services
+    from audit.models import AuditEvent
 
     # given
     submitted = services.application_submit(application=draft(), actor=founder)

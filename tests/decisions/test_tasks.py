@@ -11,10 +11,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent, MembershipRole
+from accounts.models import MembershipRole
 from allocations import notifications, tasks
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from outbox.models import Effect
 from tests.decisions.support import queued_tasks
 from tests.effects import queued as queued_effects

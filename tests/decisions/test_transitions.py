@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent
 from allocations.models import Allocation, Application
 from allocations.services import applications as services
+from audit.models import AuditEvent
 from portal.errors import InvalidTransition
 from tests.decisions.support import queued_tasks, said
 

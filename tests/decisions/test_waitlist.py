@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from accounts.authz import SYSTEM
-from accounts.models import AuditEvent
 from allocations.models import Allocation, Application, CapacityEvent
 from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from allocations.services import inventory
+from audit.models import AuditEvent
 from tests.decisions.support import queued_tasks, said
 from tests.effects import run_effects
 from tests.factories import CapacityEventFactory, PoolFactory

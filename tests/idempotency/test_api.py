@@ -11,9 +11,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import AccessToken, AuditEvent, IdempotencyKey
+from accounts.models import AccessToken, IdempotencyKey
 from accounts.services import idempotency_key_purge_expired, token_create
 from allocations.models import Application, UsageRecord
+from audit.models import AuditEvent
 from portal import idempotency
 from tests.workers.harness import database_url
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Organization, User
+from accounts.models import Organization, User
 from allocations import selectors
 from allocations.models import (
     Allocation,
@@ -24,6 +24,7 @@ from allocations.models import (
 )
 from allocations.selectors.console import console_summary
 from allocations.selectors.reports import capacity_timeline
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

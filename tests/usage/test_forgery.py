@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.authz import SYSTEM
-from accounts.models import AccessToken, AuditEvent, User
+from accounts.models import AccessToken, User
 from accounts.services import (
     invitation_accept,
     invitation_create,
@@ -21,6 +21,7 @@ from accounts.services import (
     token_digest,
 )
 from allocations.models import Allocation, UsageRecord
+from audit.models import AuditEvent
 from portal.errors import NotVisible, ScopeNotAllowed
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import AuditEvent
 from allocations.models import BackendCall, UsageRecord
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

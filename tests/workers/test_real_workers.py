@@ -31,7 +31,7 @@ from uuid import UUID
 import pytest
 from django.db import connection, transaction
 
-from accounts.models import AuditEvent, User
+from accounts.models import User
 from accounts.services import token_create
 from allocations import tasks
 from allocations.models import (
@@ -47,6 +47,7 @@ from allocations.models import (
 )
 from allocations.services import applications as services
 from allocations.services.ledger import daily_shares
+from audit.models import AuditEvent
 from tests.workers.harness import (
     DECIDE_TASK,
     NOTIFY_TASK,
