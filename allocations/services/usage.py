@@ -91,77 +91,7 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
     the same answers. Side effects after commit.
     """
     result = IngestResult()
-    grace = timedelta(hours=settings.PORTAL_USAGE_GRACE_HOURS)
-    allocations = Allocation.objects.in_bulk({record["allocation"] for record in records} - {None})
-    # What each record is checked against, looked up once per record: the hot loop below runs
-    # 10,000 times a batch, so it asks as little of Python as it can.
-    windows = {pk: _window(allocation, grace) for pk, allocation in allocations.items()}
-    candidates: list[Candidate] = []
-    first_in_batch: dict[str, Candidate] = {}
-    energies: dict[Any, Decimal] = {}
-    for index, record in enumerate(records):
-        allocation_id = record["allocation"]
-        window = windows.get(allocation_id)
-        started, ended, seconds = record["started_at"], record["ended_at"], record["gpu_seconds"]
-        if record["source"] != source:
-            _reject(
-                result,
-                index,
-                "wrong_source",
-                f"This scheduler reports for `{source}`, not `{record['source']}`.",
-            )
-        elif window is None:
-            _reject(result, index, "unknown_allocation", "No such allocation.")
-        elif seconds <= 0:
-            _reject(result, index, "invalid_gpu_seconds", "GPU-seconds are positive.")
-        elif ended < started:
-            _reject(result, index, "ended_before_started", "The job ends before it starts.")
-        elif (
-            seconds > MAX_GPUS_PER_JOB
-            and seconds > max((ended - started).total_seconds(), 1) * MAX_GPUS_PER_JOB
-        ):
-            _reject(
-                result,
-                index,
-                "absurd_gpu_seconds",
-                f"More than {MAX_GPUS_PER_JOB} GPUs for the job's whole duration.",
-            )
-        elif not (window[0] <= started and ended <= window[1]):
-            allocation = allocations[allocation_id]
-            _reject(
-                result,
-                index,
-                "outside_window",
-                f"The job ran outside the allocation's window "
-                f"{allocation.start_date}..{allocation.end_date} (grace {grace}).",
-            )
-        elif not window[2]:
-            _reject(
-                result,
-                index,
-                "allocation_not_active",
-                f"The allocation is {allocations[allocation_id].status}.",
-            )
-        else:
-            energy = record.get("energy_kwh")
-            if energy is not None:
-                # Most records of a batch report one of a few energies: each quantized once
-                # (values that compare equal are equal exactly, and quantize alike).
-                kwh = energies.get(energy)
-                if kwh is None:
-                    kwh = energies[energy] = Decimal(energy).quantize(KWH)
-                energy = kwh
-            external_id = record["external_id"]
-            candidate = Candidate(
-                index, external_id, allocation_id, seconds, started, ended, energy
-            )
-            earlier = first_in_batch.setdefault(external_id, candidate)
-            if earlier is candidate:
-                candidates.append(candidate)
-            elif earlier.content == candidate.content:
-                result.duplicates += 1
-            else:
-                _conflict(result, index, source, external_id)
+    candidates = _candidates(result, records, source)
     if candidates:
         store = _store_copy if connection.vendor == "postgresql" else _store_orm
         with transaction.atomic():
@@ -179,6 +109,95 @@ def usage_ingest(*, records: Sequence[dict[str, Any]], source: str) -> IngestRes
                 _enforce(allocation)
     result.rejected.sort(key=lambda rejection: rejection["index"])
     return result
+
+
+def _candidates(
+    result: IngestResult, records: Sequence[dict[str, Any]], source: str
+) -> list[Candidate]:
+    """The records that pass every check the batch can make by itself, the first of each job
+    in the batch; the others are rejected in `result`, or counted as duplicates of an earlier
+    record of the batch. Runs 10,000 times a batch: it looks each allocation up once."""
+    grace = timedelta(hours=settings.PORTAL_USAGE_GRACE_HOURS)
+    allocations = Allocation.objects.in_bulk({record["allocation"] for record in records} - {None})
+    windows = {pk: _window(allocation, grace) for pk, allocation in allocations.items()}
+    candidates: list[Candidate] = []
+    first_in_batch: dict[str, Candidate] = {}
+    energies: dict[Any, Decimal] = {}
+    for index, record in enumerate(records):
+        allocation_id = record["allocation"]
+        refusal = _refusal(record, source, windows.get(allocation_id), allocations, grace)
+        if refusal is not None:
+            _reject(result, index, *refusal)
+            continue
+        energy = record.get("energy_kwh")
+        if energy is not None:
+            # Most records of a batch report one of a few energies: each quantized once
+            # (values that compare equal are equal exactly, and quantize alike).
+            kwh = energies.get(energy)
+            if kwh is None:
+                kwh = energies[energy] = Decimal(energy).quantize(KWH)
+            energy = kwh
+        external_id = record["external_id"]
+        candidate = Candidate(
+            index,
+            external_id,
+            allocation_id,
+            record["gpu_seconds"],
+            record["started_at"],
+            record["ended_at"],
+            energy,
+        )
+        earlier = first_in_batch.setdefault(external_id, candidate)
+        if earlier is candidate:
+            candidates.append(candidate)
+        elif earlier.content == candidate.content:
+            result.duplicates += 1
+        else:
+            _conflict(result, index, source, external_id)
+    return candidates
+
+
+def _refusal(
+    record: dict[str, Any],
+    source: str,
+    window: tuple[datetime, datetime, bool] | None,
+    allocations: dict[Any, Allocation],
+    grace: timedelta,
+) -> tuple[str, str] | None:
+    """Why a record is rejected on its own (its code and message), or None."""
+    started, ended, seconds = record["started_at"], record["ended_at"], record["gpu_seconds"]
+    if record["source"] != source:
+        return (
+            "wrong_source",
+            f"This scheduler reports for `{source}`, not `{record['source']}`.",
+        )
+    if window is None:
+        return "unknown_allocation", "No such allocation."
+    if seconds <= 0:
+        return "invalid_gpu_seconds", "GPU-seconds are positive."
+    if ended < started:
+        return "ended_before_started", "The job ends before it starts."
+    if (
+        seconds > MAX_GPUS_PER_JOB
+        and seconds > max((ended - started).total_seconds(), 1) * MAX_GPUS_PER_JOB
+    ):
+        return (
+            "absurd_gpu_seconds",
+            f"More than {MAX_GPUS_PER_JOB} GPUs for the job's whole duration.",
+        )
+    if not (window[0] <= started and ended <= window[1]):
+        allocation = allocations[record["allocation"]]
+        return (
+            "outside_window",
+            f"The job ran outside the allocation's window "
+            f"{allocation.start_date}..{allocation.end_date} (grace {grace}).",
+        )
+    if not window[2]:
+        return (
+            "allocation_not_active",
+            f"The allocation is {allocations[record['allocation']].status}.",
+        )
+    return None
 
 
 @dataclass(slots=True)
