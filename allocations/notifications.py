@@ -115,3 +115,21 @@ def allocation_expiring(allocation: Allocation) -> list[EmailMessage]:
         "link": allocations_link(),
     }
     return compose("allocation_expiring", members, context)
+
+
+def application_for_mail(application_id: str) -> Application | None:
+    """The application with what its mails name (applicant, organization, program, pool)."""
+    return (
+        Application.objects.select_related("applicant", "organization", "program", "pool")
+        .filter(pk=application_id)
+        .first()
+    )
+
+
+def allocation_for_mail(allocation_id: str) -> Allocation | None:
+    """The allocation with what its mails name (organization, application)."""
+    return (
+        Allocation.objects.select_related("organization", "application")
+        .filter(pk=allocation_id)
+        .first()
+    )

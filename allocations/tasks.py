@@ -88,13 +88,8 @@ def notify_application_decided(application_id: str, status: str) -> int:
     Sends nothing if the application has moved on since (a later decision sends its own).
     """
     from allocations import notifications
-    from allocations.models import Application
 
-    application = (
-        Application.objects.select_related("applicant", "organization", "program", "pool")
-        .filter(pk=application_id)
-        .first()
-    )
+    application = notifications.application_for_mail(application_id)
     if application is None or application.status != status:
         return 0
     return send(notifications.application_decided(application))
@@ -104,13 +99,8 @@ def notify_application_decided(application_id: str, status: str) -> int:
 def notify_usage_threshold(allocation_id: str, threshold: int) -> int:
     """Tell the organization's admins that an allocation reached 75, 90 or 100 % of its hours."""
     from allocations import notifications
-    from allocations.models import Allocation
 
-    allocation = (
-        Allocation.objects.select_related("organization", "application")
-        .filter(pk=allocation_id)
-        .first()
-    )
+    allocation = notifications.allocation_for_mail(allocation_id)
     if allocation is None:
         return 0
     return send(notifications.usage_threshold(allocation, threshold))
@@ -153,13 +143,8 @@ def check_scheduler() -> int:
 def notify_allocation_expiring(allocation_id: str) -> int:
     """Tell the organization's members that an allocation ends within seven days."""
     from allocations import notifications
-    from allocations.models import Allocation
 
-    allocation = (
-        Allocation.objects.select_related("organization", "application")
-        .filter(pk=allocation_id)
-        .first()
-    )
+    allocation = notifications.allocation_for_mail(allocation_id)
     if allocation is None:
         return 0
     return send(notifications.allocation_expiring(allocation))
