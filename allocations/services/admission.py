@@ -215,6 +215,8 @@ class _Judge:
             self.program_rows = locks.program_days(
                 pool=self.pool, start=start, end=end, make_for_ids=self.program_ids
             )
+        # Every program with rows in the pool counts in a check (what the others use).
+        self.row_program_ids = sorted({program_id for program_id, _ in self.program_rows})
         self.current = locks.lock_applications(
             application_ids=[application.pk for application in applications]
         )
@@ -348,8 +350,10 @@ class _Judge:
         pool_days = self.pool_days[first : first + days]
         program_rows = {}
         for row in pool_days:
-            for program_id in self.program_ids:
-                program_rows[(program_id, row.day)] = self.program_rows[(program_id, row.day)]
+            for program_id in self.row_program_ids:
+                key = (program_id, row.day)
+                if key in self.program_rows:
+                    program_rows[key] = self.program_rows[key]
         return pool_days, self.site_days[first : first + days], program_rows
 
     def _record(
