@@ -144,10 +144,6 @@ def lock_quotas(*, pairs: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID]
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
-    QuotaUsage.objects.bulk_create(
-        [QuotaUsage(organization_id=org, program_id=program) for org, program in wanted],
-        ignore_conflicts=True,
-    )
     matches = Q()
     for organization_id, program_id in wanted:
         matches |= Q(organization_id=organization_id, program_id=program_id)
@@ -156,7 +152,17 @@ def lock_quotas(*, pairs: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID]
         .filter(matches)
         .order_by("organization_id", "program_id")
     )
-    return {(row.organization_id, row.program_id): row for row in rows}
+    found = {(row.organization_id, row.program_id): row for row in rows}
+    if len(found) == len(wanted):
+        return found
+    # Some are used for the first time: made, then all locked again in the same order. (Two
+    # cycles making the same rows at once may deadlock here; PostgreSQL ends one, whose task
+    # is retried.)
+    QuotaUsage.objects.bulk_create(
+        [QuotaUsage(organization_id=org, program_id=program) for org, program in wanted],
+        ignore_conflicts=True,
+    )
+    return {(row.organization_id, row.program_id): row for row in rows.all()}
 
 
 def lock_quota(*, organization_id: UUID, program_id: UUID) -> QuotaUsage:
@@ -187,8 +193,19 @@ def ensure_ledger_rows_of(*, pool_id: UUID, site_id: UUID, start: date, end: dat
     """`ensure_ledger_rows` by ids: the rows are counted first, and the pool and site read
     only when some are missing (an admission cycle knows the ids only)."""
     expected = (end - start).days + 1
-    with transaction.atomic():
-        if PoolDay.objects.filter(pool_id=pool_id, day__range=(start, end)).count() != expected:
+    # One read in the usual case, where every row is there: both counts in one statement.
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f'SELECT (SELECT count(*) FROM "{PoolDay._meta.db_table}" '  # noqa: S608
+            "WHERE pool_id = %s AND day BETWEEN %s AND %s), "
+            f'(SELECT count(*) FROM "{SiteDay._meta.db_table}" '
+            "WHERE site_id = %s AND day BETWEEN %s AND %s)",
+            [pool_id, start, end, site_id, start, end],
+        )
+        pool_count, site_count = cursor.fetchone()
+    counts = {"pool": pool_count, "site": site_count}
+    if counts["pool"] != expected:
+        with transaction.atomic():
             pool = GpuPool.objects.select_for_update(no_key=True).get(pk=pool_id)
             PoolDay.objects.bulk_create(
                 [
@@ -197,9 +214,8 @@ def ensure_ledger_rows_of(*, pool_id: UUID, site_id: UUID, start: date, end: dat
                 ],
                 ignore_conflicts=True,
             )
-    expected = (end - start).days + 1
-    with transaction.atomic():
-        if SiteDay.objects.filter(site_id=site_id, day__range=(start, end)).count() != expected:
+    if counts["site"] != expected:
+        with transaction.atomic():
             site = Site.objects.select_for_update(no_key=True).get(pk=site_id)
             _make_site_days(site=site, start=start, end=end)
 
@@ -302,18 +318,20 @@ def program_days(
     of those programs first, in one statement.
     """
     programs = sorted({*make_for_ids, *([make_for.pk] if make_for is not None else [])})
-    if programs:
-        ProgramDay.objects.bulk_create(
-            [
-                ProgramDay(pool_id=pool.pk, program_id=program_id, day=day)
-                for program_id in programs
-                for day in selectors.days_between(start, end)
-            ],
-            ignore_conflicts=True,
-        )
     # No ordering: the model's default one would join and sort while the locks are held.
     rows = ProgramDay.objects.filter(pool=pool, day__range=(start, end)).order_by()
-    return {(row.program_id, row.day): row for row in rows}
+    found = {(row.program_id, row.day): row for row in rows}
+    days = list(selectors.days_between(start, end))
+    missing = [
+        ProgramDay(pool_id=pool.pk, program_id=program_id, day=day)
+        for program_id in programs
+        for day in days
+        if (program_id, day) not in found
+    ]
+    if missing:
+        ProgramDay.objects.bulk_create(missing, ignore_conflicts=True)
+        found = {(row.program_id, row.day): row for row in rows.all()}
+    return found
 
 
 def lock_site_days(*, site: Site, start: date, end: date) -> list[SiteDay]:

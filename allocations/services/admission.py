@@ -330,7 +330,11 @@ class _Judge:
             return True
         self._record(application, Status.APPROVED, [rules.auto_approved()])
         if application.kind == ApplicationKind.NEW:
-            self.new_allocations.append(allocation_new(application=application, today=self.today))
+            allocation = allocation_new(application=application, today=self.today)
+            # named after its application and organization (its audit event's text)
+            allocation.application = application
+            allocation.organization = application.organization
+            self.new_allocations.append(allocation)
         else:
             # Rare, and at most one per allocation in a cycle: written at once.
             allocation_grant(application=application, actor=SYSTEM)
