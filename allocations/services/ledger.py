@@ -26,7 +26,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F, Max, Min, Model, Q, QuerySet
+from django.db.models import F, Field, Max, Min, Model, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -283,7 +283,11 @@ def bulk_set(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -
     meta = model._meta
     primary = meta.pk
     assert primary is not None
-    concrete = [meta.get_field(name) for name in fields]
+    concrete: list[Field[Any, Any]] = []
+    for name in fields:
+        field = meta.get_field(name)
+        assert isinstance(field, Field)
+        concrete.append(field)
     columns = [primary, *concrete]
     casts = [field.cast_db_type(connection) for field in columns]
     row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
