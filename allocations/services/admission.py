@@ -330,7 +330,9 @@ class _Judge:
             return True
         self._record(application, Status.APPROVED, [rules.auto_approved()])
         if application.kind == ApplicationKind.NEW:
-            allocation = allocation_new(application=application, today=self.today)
+            # Its status is that of the real day, as `allocation_grant` makes it, whatever
+            # day the checks took for today (a history being loaded).
+            allocation = allocation_new(application=application, today=timezone.localdate())
             # named after its application and organization (its audit event's text)
             allocation.application = application
             allocation.organization = application.organization
