@@ -194,13 +194,17 @@ def ensure_ledger_rows_of(*, pool_id: UUID, site_id: UUID, start: date, end: dat
     only when some are missing (an admission cycle knows the ids only)."""
     expected = (end - start).days + 1
     # One read in the usual case, where every row is there: both counts in one statement.
-    with transaction.get_connection().cursor() as cursor:
+    connection = transaction.get_connection()
+    pool_key = PoolDay._meta.get_field("pool").get_db_prep_value(pool_id, connection)
+    site_key = SiteDay._meta.get_field("site").get_db_prep_value(site_id, connection)
+    first, last = (connection.ops.adapt_datefield_value(day) for day in (start, end))
+    with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT (SELECT count(*) FROM "{PoolDay._meta.db_table}" '  # noqa: S608
             "WHERE pool_id = %s AND day BETWEEN %s AND %s), "
             f'(SELECT count(*) FROM "{SiteDay._meta.db_table}" '
             "WHERE site_id = %s AND day BETWEEN %s AND %s)",
-            [pool_id, start, end, site_id, start, end],
+            [pool_key, first, last, site_key, first, last],
         )
         pool_count, site_count = cursor.fetchone()
     counts = {"pool": pool_count, "site": site_count}
