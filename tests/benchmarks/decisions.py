@@ -298,14 +298,19 @@ def bench_raw_transaction(*, count: int) -> dict[str, float]:
 
     import psycopg
     from django.db import connection
+    from django.db.models import Count
     from django.utils import timezone
 
-    from allocations.models import Allocation, GpuPool, PoolDay
+    from allocations.models import Allocation, GpuPool
 
-    pool = GpuPool.objects.filter(pk__in=PoolDay.objects.values("pool_id")).first()
-    assert pool is not None
-    first = PoolDay.objects.filter(pool=pool).order_by("day").values_list("day", flat=True)[0]
+    # the window of the capacity check (b), in the pool with its 100,000 allocations
+    first = timezone.localdate() + timedelta(days=2)
     window = [first, first + timedelta(days=CHECK_WINDOW_DAYS - 1)]
+    busiest = (
+        Allocation.objects.values("pool_id").annotate(count=Count("pk")).order_by("-count").first()
+    )
+    assert busiest is not None
+    pool = GpuPool.objects.get(pk=busiest["pool_id"])
     template = Allocation.objects.filter(pool=pool).first()
     assert template is not None
     columns = list(Allocation._meta.concrete_fields)
