@@ -257,8 +257,9 @@ def bench_latency(
                     raise TimeoutError(f"not all decided in 600 s\n{workers.all_logs()}")
                 time.sleep(0.05)
             finished = time.perf_counter()
-            # the no-op messages of the burst drained: the workers are idle
-            while workers.busy():
+            # the burst's messages (its mails and scheduler calls too) drained: the workers
+            # are idle
+            while queued(celery_app) or workers.busy():
                 time.sleep(0.2)
             idle = []
             for draft in singles:
@@ -287,6 +288,19 @@ def bench_latency(
         ],
         "idle": idle,
     }
+
+
+def queued(app: Any) -> int:
+    """Messages waiting in the default queue (on Redis, all its priority steps)."""
+    from amqp.exceptions import ChannelError
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        name = app.conf.task_default_queue
+        try:
+            return int(channel.queue_declare(queue=name, passive=True).message_count)
+        except ChannelError:  # never declared: nothing was sent to it
+            return 0
 
 
 def bench_raw_transaction(*, count: int) -> dict[str, float]:
