@@ -144,6 +144,10 @@ def lock_quotas(*, pairs: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID]
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
+    QuotaUsage.objects.bulk_create(
+        [QuotaUsage(organization_id=org, program_id=program) for org, program in wanted],
+        ignore_conflicts=True,
+    )
     matches = Q()
     for organization_id, program_id in wanted:
         matches |= Q(organization_id=organization_id, program_id=program_id)
@@ -152,17 +156,7 @@ def lock_quotas(*, pairs: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID]
         .filter(matches)
         .order_by("organization_id", "program_id")
     )
-    found = {(row.organization_id, row.program_id): row for row in rows}
-    if len(found) == len(wanted):
-        return found
-    # Some are used for the first time: made, then all locked again in the same order. (Two
-    # cycles making the same rows at once may deadlock here; PostgreSQL ends one, whose task
-    # is retried.)
-    QuotaUsage.objects.bulk_create(
-        [QuotaUsage(organization_id=org, program_id=program) for org, program in wanted],
-        ignore_conflicts=True,
-    )
-    return {(row.organization_id, row.program_id): row for row in rows.all()}
+    return {(row.organization_id, row.program_id): row for row in rows}
 
 
 def lock_quota(*, organization_id: UUID, program_id: UUID) -> QuotaUsage:

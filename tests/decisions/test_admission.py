@@ -109,7 +109,7 @@ def test_a_cycle_costs_the_same_number_of_queries_for_one_application_or_thirty(
     # FOR SHARE on PostgreSQL only), one write per table, and the test transaction's
     # savepoint around the cycle's; an approval writes its allocation, scheduler call and
     # their audit events too
-    expected = 25 if gpu_hours <= 10_000 else 19
+    expected = 26 if gpu_hours <= 10_000 else 20
     assert one == (expected if connection.vendor == "postgresql" else expected - 2)
 
 
