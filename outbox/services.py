@@ -58,6 +58,32 @@ def effect_add(*, task: str, args: Sequence[Any], queue: str, key: str = "") -> 
     return effect
 
 
+def effects_add(effects: Sequence[Effect]) -> list[Effect]:
+    """`effect_add` for many effects (unsaved `Effect(task=…, args=…, queue=…, key=…)`
+    rows) in one INSERT: a service that records many changes in one transaction (an
+    admission cycle) writes their effects together. Each row is published after commit as
+    `effect_add` publishes one."""
+    if not effects:
+        return []
+    rows = Effect.objects.bulk_create(effects)
+    for row in rows:
+        transaction.on_commit(partial(publish_after_commit, row.pk), robust=True)
+    return rows
+
+
+def effects_finish_unstarted(*, keys: Sequence[str]) -> int:
+    """Mark done, in the caller's transaction, the live rows with these keys whose work the
+    caller has just done itself (an admission cycle that decided submissions other messages
+    were on their way for). A message of such a row then finds it finished at its claim and
+    does nothing; a worker that has claimed one already finds the work done, and its finish
+    mark changes nothing. Answers how many."""
+    if not keys:
+        return 0
+    return Effect.objects.filter(key__in=list(keys), state__in=LIVE).update(
+        state=Effect.State.DONE, finished_at=timezone.now()
+    )
+
+
 def effect_on_its_way(*, key: str) -> bool:
     """Whether an effect with this key is pending or published (queued or running)."""
     return Effect.objects.filter(key=key, state__in=LIVE).exists()

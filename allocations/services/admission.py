@@ -406,8 +406,22 @@ class _Judge:
                 )
             BackendCall.objects.bulk_create(calls)
         audit_record_many(self.events)
-        for event in self.events:
-            if event.verb.startswith("application."):
-                rules.decision_notify(self.decided[event.target_id], before=event.before)
-        for call in calls:
-            effects.run_backend_call(call_id=call.pk)
+        # The effects: the decisions' mails and the scheduler calls in one statement; then
+        # the decision effects of the submissions this cycle decided, marked done with it.
+        effects.add_together(
+            [
+                effects.decision_mail_effect(
+                    application_id=event.target_id, status=self.decided[event.target_id].status
+                )
+                for event in self.events
+                if event.verb.startswith("application.")
+                and rules.decision_notifies(self.decided[event.target_id], before=event.before)
+            ]
+            + [effects.backend_call_effect(call_id=call.pk) for call in calls]
+        )
+        if self.status == Status.SUBMITTED:
+            effects.decided_together(
+                submissions=[
+                    (pk, application.submission) for pk, application in self.decided.items()
+                ]
+            )

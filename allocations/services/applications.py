@@ -636,9 +636,14 @@ def decision_record(
     )
 
 
+def decision_notifies(application: Application, *, before: Mapping[str, Any]) -> bool:
+    """Whether a recorded decision is mailed: its status moved, and not to withdrawn."""
+    return before["status"] != application.status and application.status != Status.WITHDRAWN
+
+
 def decision_notify(application: Application, *, before: Mapping[str, Any]) -> None:
     """Queue the mail of a recorded decision after commit, if its status moved."""
-    if before["status"] != application.status and application.status != Status.WITHDRAWN:
+    if decision_notifies(application, before=before):
         effects.notify_application_decided(application_id=application.pk, status=application.status)
 
 

@@ -13,10 +13,11 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
-from allocations import locks
+from allocations import effects, locks
 from allocations.models import Allocation, Application
 from allocations.services import admission
 from allocations.services import applications as services
+from outbox.models import Effect
 from tests.races import race
 
 pytestmark = pytest.mark.django_db
@@ -107,10 +108,30 @@ def test_a_cycle_costs_the_same_number_of_queries_for_one_application_or_thirty(
     assert one == thirty
     # the message's read, the cycle's reads and locks (the admission lock and the pool's
     # FOR SHARE on PostgreSQL only), one write per table, and the test transaction's
-    # savepoint around the cycle's; an approval writes its allocation, scheduler call and
-    # their audit events too
-    expected = 26 if gpu_hours <= 10_000 else 20
+    # savepoint around the cycle's; the outbox's rows: the mails (and an approval's scheduler
+    # calls) in one INSERT, the decided submissions' decision effects marked done in one
+    # UPDATE; an approval writes its allocation, scheduler call and their audit events too
+    expected = 28 if gpu_hours <= 10_000 else 22
     assert one == (expected if connection.vendor == "postgresql" else expected - 2)
+
+
+def test_a_cycle_marks_done_the_decision_effects_of_the_submissions_it_decided(draft, founder):
+    # given: three submissions, each with its decision effect on its way
+    submitted = _submit([draft(gpu_hours=100) for _ in range(3)], founder)
+    keys = [effects.decision_key(application.pk, 1) for application in submitted]
+    assert set(Effect.objects.filter(key__in=keys).values_list("state", flat=True)) == {"pending"}
+
+    # when: the first one's message runs the cycle, which decides all three
+    services.application_decide(application_id=submitted[0].pk, submission=1)
+
+    # then: the other two messages find their rows finished and do nothing; each decision's
+    # mail and scheduler call is on its way, once
+    assert set(Effect.objects.filter(key__in=keys).values_list("state", flat=True)) == {"done"}
+    mails = Effect.objects.filter(task="allocations.tasks.notify_application_decided")
+    assert sorted(args[0] for args in mails.values_list("args", flat=True)) == sorted(
+        str(application.pk) for application in submitted
+    )
+    assert Effect.objects.filter(task="allocations.tasks.run_backend_call").count() == 3
 
 
 def test_a_message_for_a_decided_application_costs_one_read(draft, founder, decide):
