@@ -71,15 +71,17 @@ def effects_add(effects: Sequence[Effect]) -> list[Effect]:
     return rows
 
 
-def effects_finish_unstarted(*, keys: Sequence[str]) -> int:
-    """Mark done, in the caller's transaction, the live rows with these keys whose work the
-    caller has just done itself (an admission cycle that decided submissions other messages
-    were on their way for). A message of such a row then finds it finished at its claim and
-    does nothing; a worker that has claimed one already finds the work done, and its finish
-    mark changes nothing. Answers how many."""
+def effects_finish_published(*, keys: Sequence[str]) -> int:
+    """Mark done, in the caller's transaction, the published rows with these keys whose work
+    the caller has just done itself (an admission cycle that decided submissions other
+    messages were on their way for). Each message still arrives and runs its task, which
+    finds its row finished at the claim and does nothing (no second read of its cause, no
+    finish mark), and the relay never re-drives such a row after its worker's death. A row
+    not yet published is left to be published as usual: every effect sends its message.
+    Answers how many."""
     if not keys:
         return 0
-    return Effect.objects.filter(key__in=list(keys), state__in=LIVE).update(
+    return Effect.objects.filter(key__in=list(keys), state=Effect.State.PUBLISHED).update(
         state=Effect.State.DONE, finished_at=timezone.now()
     )
 

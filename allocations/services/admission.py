@@ -407,7 +407,8 @@ class _Judge:
             BackendCall.objects.bulk_create(calls)
         audit_record_many(self.events)
         # The effects: the decisions' mails and the scheduler calls in one statement; then
-        # the decision effects of the submissions this cycle decided, marked done with it.
+        # the published decision effects of the submissions this cycle decided, marked done
+        # with it (their messages still arrive, and stop at the claim).
         effects.add_together(
             [
                 effects.decision_mail_effect(
