@@ -14,7 +14,6 @@ from outbox.services import (
     effect_on_its_way,
     effect_waiting,
     effects_add,
-    effects_finish_published,
 )
 
 
@@ -29,17 +28,6 @@ def decide(*, application_id: Any, submission: int) -> None:
         args=[str(application_id), submission],
         queue=queues.DECISIONS,
         key=decision_key(application_id, submission),
-    )
-
-
-def decided_together(*, submissions: Sequence[tuple[Any, int]]) -> int:
-    """An admission cycle decided these (application, submission) pairs in the caller's
-    transaction: their decision effects already published are marked done with it, so that
-    their messages stop at their claim and the relay never re-drives them."""
-    return effects_finish_published(
-        keys=[
-            decision_key(application_id, submission) for application_id, submission in submissions
-        ]
     )
 
 

@@ -71,21 +71,6 @@ def effects_add(effects: Sequence[Effect]) -> list[Effect]:
     return rows
 
 
-def effects_finish_published(*, keys: Sequence[str]) -> int:
-    """Mark done, in the caller's transaction, the published rows with these keys whose work
-    the caller has just done itself (an admission cycle that decided submissions other
-    messages were on their way for). Each message still arrives and runs its task, which
-    finds its row finished at the claim and does nothing (no second read of its cause, no
-    finish mark), and the relay never re-drives such a row after its worker's death. A row
-    not yet published is left to be published as usual: every effect sends its message.
-    Answers how many."""
-    if not keys:
-        return 0
-    return Effect.objects.filter(key__in=list(keys), state=Effect.State.PUBLISHED).update(
-        state=Effect.State.DONE, finished_at=timezone.now()
-    )
-
-
 def effect_on_its_way(*, key: str) -> bool:
     """Whether an effect with this key is pending or published (queued or running)."""
     return Effect.objects.filter(key=key, state__in=LIVE).exists()

@@ -406,9 +406,9 @@ class _Judge:
                 )
             BackendCall.objects.bulk_create(calls)
         audit_record_many(self.events)
-        # The effects: the decisions' mails and the scheduler calls in one statement; then
-        # the published decision effects of the submissions this cycle decided, marked done
-        # with it (their messages still arrive, and stop at the claim).
+        # The effects: the decisions' mails and the scheduler calls, in one statement. The
+        # decision effects of the others decided here finish as usual: each message finds
+        # its application decided.
         effects.add_together(
             [
                 effects.decision_mail_effect(
@@ -420,9 +420,3 @@ class _Judge:
             ]
             + [effects.backend_call_effect(call_id=call.pk) for call in calls]
         )
-        if self.status == Status.SUBMITTED:
-            effects.decided_together(
-                submissions=[
-                    (pk, application.submission) for pk, application in self.decided.items()
-                ]
-            )

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -488,16 +488,32 @@ def application_decide(
     application pending there, in priority then submission order.
 
     Idempotent: if the application is no longer `submitted` in this submission (decided,
-    by this cycle or an earlier one, withdrawn, or submitted again since), nothing happens
-    and it costs one read. `as_of` is the day the checks take for today, for loading a
-    history (the demo's allocations that started weeks ago); the worker never passes it.
+    by this cycle or an earlier one, withdrawn, or submitted again since), it is left alone,
+    and the message costs one read. When it is no longer `submitted` at all but others are
+    pending in its pool, the pool's cycle runs all the same: any decision message of a pool
+    drives its cycles, so that applications whose cycle was lost (its worker killed
+    mid-transaction) are decided by the pool's next message instead of waiting for their
+    own, which may be queued behind many. `as_of` is the day the checks take for today, for
+    loading a history (the demo's allocations that started weeks ago); the worker never
+    passes it.
     """
     from allocations.services.admission import admission_run
 
-    application = Application.objects.filter(pk=application_id).first()
-    if application is None or application.status != Status.SUBMITTED:
-        return application
-    if application.submission != submission:
+    others_pending = Exists(
+        Application.objects.filter(pool_id=OuterRef("pool_id"), status=Status.SUBMITTED)
+    )
+    application = (
+        Application.objects.filter(pk=application_id)
+        .annotate(pool_has_pending=others_pending)
+        .first()
+    )
+    if application is None:
+        return None
+    if application.status == Status.SUBMITTED and application.submission != submission:
+        return application  # an older submission's message: the current one has its own
+    if application.status != Status.SUBMITTED:
+        if application.pool_has_pending:
+            admission_run(pool_id=application.pool_id, today=as_of)
         return application
     decided = admission_run(pool_id=application.pool_id, today=as_of)
     if application.pk in decided:

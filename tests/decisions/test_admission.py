@@ -108,35 +108,49 @@ def test_a_cycle_costs_the_same_number_of_queries_for_one_application_or_thirty(
     assert one == thirty
     # the message's read, the cycle's reads and locks (the admission lock and the pool's
     # FOR SHARE on PostgreSQL only), one write per table, and the test transaction's
-    # savepoint around the cycle's; the outbox's rows: the mails (and an approval's scheduler
-    # calls) in one INSERT, the decided submissions' decision effects marked done in one
-    # UPDATE; an approval writes its allocation, scheduler call and their audit events too
-    expected = 28 if gpu_hours <= 10_000 else 22
+    # savepoint around the cycle's; the outbox's rows of the mails (and of an approval's
+    # scheduler calls) in one INSERT; an approval writes its allocation, scheduler call and
+    # their audit events too
+    expected = 27 if gpu_hours <= 10_000 else 21
     assert one == (expected if connection.vendor == "postgresql" else expected - 2)
 
 
-def test_a_cycle_marks_done_the_published_decision_effects_of_the_submissions_it_decided(
-    draft, founder
-):
-    # given: three submissions; the decision effects of the last two published (the relay's
-    # work, not done in a test's transaction), the first one's not yet
+def test_a_cycle_writes_its_decisions_mails_and_scheduler_calls_as_effects_once(draft, founder):
+    # given: three submissions, each with its decision effect on its way
     submitted = _submit([draft(gpu_hours=100) for _ in range(3)], founder)
-    keys = [effects.decision_key(application.pk, 1) for application in submitted]
-    Effect.objects.filter(key__in=keys[1:]).update(state="published", delivery=1)
 
     # when: the first one's message runs the cycle, which decides all three
     services.application_decide(application_id=submitted[0].pk, submission=1)
 
-    # then: the two published rows are done, so their messages stop at the claim; the
-    # pending one is published as usual and its message finds its application decided; each
-    # decision's mail and scheduler call is on its way, once
-    states = dict(Effect.objects.filter(key__in=keys).values_list("key", "state"))
-    assert states == {keys[0]: "pending", keys[1]: "done", keys[2]: "done"}
+    # then: each decision's mail and scheduler call is on its way, once; the decision
+    # effects are left to their messages, which find their applications decided
     mails = Effect.objects.filter(task="allocations.tasks.notify_application_decided")
     assert sorted(args[0] for args in mails.values_list("args", flat=True)) == sorted(
         str(application.pk) for application in submitted
     )
     assert Effect.objects.filter(task="allocations.tasks.run_backend_call").count() == 3
+    keys = [effects.decision_key(application.pk, 1) for application in submitted]
+    assert Effect.objects.filter(key__in=keys).count() == 3
+
+
+def test_a_message_for_a_decided_application_runs_its_pool_s_cycle_if_others_wait(draft, founder):
+    # given: a decided application, and two submitted since in its pool whose own messages
+    # have not come (queued behind others, or their cycle's worker killed)
+    (decided,) = _submit([draft(gpu_hours=100)], founder)
+    services.application_decide(application_id=decided.pk, submission=1)
+    waiting = _submit([draft(gpu_hours=101), draft(gpu_hours=102)], founder)
+
+    # when: a late copy of the decided one's message runs
+    result = services.application_decide(application_id=decided.pk, submission=1)
+
+    # then: it stays as it was, and the pool's cycle decided the two
+    assert result is not None
+    assert result.status == "approved"
+    statuses = Application.objects.filter(pk__in=[a.pk for a in waiting]).values_list(
+        "status", flat=True
+    )
+    assert set(statuses) == {"approved"}
+    assert AuditEvent.objects.filter(verb="application.approved", target_id=decided.pk).count() == 1
 
 
 def test_a_message_for_a_decided_application_costs_one_read(draft, founder, decide):
