@@ -81,21 +81,26 @@ def lock_program_shares() -> None:
 ADMISSION_LOCK_CLASS = 0x61646D69
 
 
-def lock_admission(*, pool_id: UUID) -> None:
+def lock_admission(*, pool_id: UUID, wait: bool = True) -> bool:
     """Step 0, for admission cycles: the pool's admission lock, held to the end of the cycle.
 
     Two workers that take a decision of the same pool at once would otherwise both read the
     same pending applications and the second wait on the first's row locks only to find
-    them decided. A hash collision only serializes the cycles of two pools. SQLite's
-    database lock already serializes writers."""
+    them decided. A hash collision only serializes the cycles of two pools. Without `wait`,
+    answers false at once if another transaction holds it. SQLite's database lock already
+    serializes writers."""
     connection = transaction.get_connection()
     assert connection.in_atomic_block
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                [ADMISSION_LOCK_CLASS, str(pool_id)],
-            )
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {function}(%s, hashtext(%s))",
+            [ADMISSION_LOCK_CLASS, str(pool_id)],
+        )
+        (taken,) = cursor.fetchone()
+    return wait or bool(taken)
 
 
 # Any fixed 32-bit number, the same in every process: the bytes of "line". With a second

@@ -75,15 +75,21 @@ def admission_run(
     status: str = Status.SUBMITTED,
     application_ids: Sequence[Any] | None = None,
     today: date | None = None,
+    unless_running: bool = False,
 ) -> dict[UUID, Application]:
     """Run admission cycles of the pool until none of its applications in `status` (among
     `application_ids` if given) is left, or `MAX_CYCLES` have run. Returns the applications
     decided, by id (a re-check that finds the same shortfall changes nothing and is not
-    among them)."""
+    among them). With `unless_running`, nothing is done if a cycle of the pool is running
+    (it, or the one after it, decides what is pending) instead of waiting for it."""
     decided: dict[UUID, Application] = {}
-    for _ in range(MAX_CYCLES):
+    for index in range(MAX_CYCLES):
         cycle = admission_cycle(
-            pool_id=pool_id, status=status, application_ids=application_ids, today=today
+            pool_id=pool_id,
+            status=status,
+            application_ids=application_ids,
+            today=today,
+            wait=not (unless_running and index == 0),
         )
         decided.update(cycle.decided)
         if cycle.read < CYCLE_SIZE and not cycle.left:
@@ -126,6 +132,7 @@ def admission_cycle(
     status: str = Status.SUBMITTED,
     application_ids: Sequence[Any] | None = None,
     today: date | None = None,
+    wait: bool = True,
 ) -> Cycle:
     """Decide, in one transaction, up to `CYCLE_SIZE` of the pool's applications in
     `status` (`submitted`: their first decision; `waitlisted`: a re-check), in program
@@ -156,7 +163,8 @@ def admission_cycle(
     if span is not None:
         locks.ensure_ledger_rows_of(pool_id=pool_id, site_id=site_id, start=span[0], end=span[1])
     with transaction.atomic():
-        locks.lock_admission(pool_id=pool_id)
+        if not locks.lock_admission(pool_id=pool_id, wait=wait):
+            return Cycle()  # another cycle of the pool is running: it decides them
         applications = list(
             pending.select_related("program", "organization", "allocation")[:CYCLE_SIZE]
         )

@@ -480,6 +480,11 @@ def _load(application_id: Any) -> Application | None:
     )
 
 
+# How long a submitted application waits before any decision message of its pool, not only
+# its own, runs the pool's admission cycle for it (see `application_decide`).
+STRANDED_AFTER_SECONDS = 1.0
+
+
 def application_decide(
     *, application_id: Any, submission: int, as_of: date | None = None
 ) -> Application | None:
@@ -489,18 +494,22 @@ def application_decide(
 
     Idempotent: if the application is no longer `submitted` in this submission (decided,
     by this cycle or an earlier one, withdrawn, or submitted again since), it is left alone,
-    and the message costs one read. When it is no longer `submitted` at all but others are
-    pending in its pool, the pool's cycle runs all the same: any decision message of a pool
-    drives its cycles, so that applications whose cycle was lost (its worker killed
-    mid-transaction) are decided by the pool's next message instead of waiting for their
-    own, which may be queued behind many. `as_of` is the day the checks take for today, for
-    loading a history (the demo's allocations that started weeks ago); the worker never
-    passes it.
+    and the message costs one read. When it is no longer `submitted` at all but others of
+    its pool have waited for more than `STRANDED_AFTER_SECONDS`, the pool's cycle runs all
+    the same: the applications of a cycle that was lost (its worker killed mid-transaction)
+    are decided by the pool's next message instead of waiting for their own, which may be
+    queued behind many; fresher ones are left to their own messages, and a running cycle of
+    the pool is not waited for, so that a burst's late messages stay cheap. `as_of` is the
+    day the checks take for today, for loading a history (the demo's allocations that
+    started weeks ago); the worker never passes it.
     """
     from allocations.services.admission import admission_run
 
+    waited = timezone.now() - timedelta(seconds=STRANDED_AFTER_SECONDS)
     others_pending = Exists(
-        Application.objects.filter(pool_id=OuterRef("pool_id"), status=Status.SUBMITTED)
+        Application.objects.filter(
+            pool_id=OuterRef("pool_id"), status=Status.SUBMITTED, submitted_at__lt=waited
+        )
     )
     application = (
         Application.objects.filter(pk=application_id)
@@ -513,7 +522,7 @@ def application_decide(
         return application  # an older submission's message: the current one has its own
     if application.status != Status.SUBMITTED:
         if application.pool_has_pending:
-            admission_run(pool_id=application.pool_id, today=as_of)
+            admission_run(pool_id=application.pool_id, today=as_of, unless_running=True)
         return application
     decided = admission_run(pool_id=application.pool_id, today=as_of)
     if application.pk in decided:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import AuditEvent
 from allocations import effects, locks
@@ -134,23 +136,44 @@ def test_a_cycle_writes_its_decisions_mails_and_scheduler_calls_as_effects_once(
 
 
 def test_a_message_for_a_decided_application_runs_its_pool_s_cycle_if_others_wait(draft, founder):
-    # given: a decided application, and two submitted since in its pool whose own messages
-    # have not come (queued behind others, or their cycle's worker killed)
+    # given: a decided application, and two submitted in its pool five seconds ago whose own
+    # messages have not come (queued behind others, or their cycle's worker killed)
     (decided,) = _submit([draft(gpu_hours=100)], founder)
     services.application_decide(application_id=decided.pk, submission=1)
     waiting = _submit([draft(gpu_hours=101), draft(gpu_hours=102)], founder)
+    fresh = _submit([draft(gpu_hours=103)], founder)
+    Application.objects.filter(pk__in=[a.pk for a in waiting]).update(
+        submitted_at=timezone.now() - timedelta(seconds=5)
+    )
 
     # when: a late copy of the decided one's message runs
     result = services.application_decide(application_id=decided.pk, submission=1)
 
-    # then: it stays as it was, and the pool's cycle decided the two
+    # then: it stays as it was, and the pool's cycle decided the two (and, with them, the
+    # fresh one, pending in the same pool)
     assert result is not None
     assert result.status == "approved"
     statuses = Application.objects.filter(pk__in=[a.pk for a in waiting]).values_list(
         "status", flat=True
     )
     assert set(statuses) == {"approved"}
+    assert Application.objects.get(pk=fresh[0].pk).status == "approved"
     assert AuditEvent.objects.filter(verb="application.approved", target_id=decided.pk).count() == 1
+
+
+def test_a_message_for_a_decided_application_leaves_fresh_submissions_to_their_own(draft, founder):
+    # given: a decided application, and one submitted just now in its pool
+    (decided,) = _submit([draft(gpu_hours=100)], founder)
+    services.application_decide(application_id=decided.pk, submission=1)
+    (fresh,) = _submit([draft(gpu_hours=101)], founder)
+
+    # when: a late copy of the decided one's message runs
+    with CaptureQueriesContext(connection) as queries:
+        services.application_decide(application_id=decided.pk, submission=1)
+
+    # then: one read; the fresh one waits for its own message
+    assert len(queries.captured_queries) == 1
+    assert Application.objects.get(pk=fresh.pk).status == "submitted"
 
 
 def test_a_message_for_a_decided_application_costs_one_read(draft, founder, decide):
