@@ -4,10 +4,17 @@ effect commits or rolls back with its cause and a broker that is away only delay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outbox import queues
-from outbox.services import effect_add, effect_on_its_way, effect_waiting
+from outbox.models import Effect
+from outbox.services import (
+    effect_add,
+    effect_on_its_way,
+    effect_waiting,
+    effects_add,
+)
 
 
 def decision_key(application_id: Any, submission: int) -> str:
@@ -57,6 +64,31 @@ def run_backend_call(*, call_id: Any) -> None:
         queue=queues.SCHEDULER,
         key=f"backend-call:{call_id}",
     )
+
+
+def backend_call_effect(*, call_id: Any) -> Effect:
+    """`run_backend_call`'s row, unsaved: for `add_together`."""
+    return Effect(
+        task="allocations.tasks.run_backend_call",
+        args=[str(call_id)],
+        queue=queues.SCHEDULER,
+        key=f"backend-call:{call_id}",
+    )
+
+
+def decision_mail_effect(*, application_id: Any, status: str) -> Effect:
+    """`notify_application_decided`'s row, unsaved: for `add_together`."""
+    return Effect(
+        task="allocations.tasks.notify_application_decided",
+        args=[str(application_id), status],
+        queue=queues.MAIL,
+    )
+
+
+def add_together(rows: Sequence[Effect]) -> None:
+    """Write the effects made by the functions above in one statement (an admission cycle's
+    mails and scheduler calls); each is published after commit as one written alone."""
+    effects_add(rows)
 
 
 def notify_application_decided(*, application_id: Any, status: str) -> None:

@@ -1,8 +1,13 @@
 """Every row lock of the allocations app, taken in one order so that workers never deadlock:
 
-0. the programs' nominal shares (`lock_program_shares`), by writers of programs only;
-1. the model lineage's advisory lock (`lock_lineage`), by decisions of an application that
-   names a lineage; then the organization's quota row in the program (`QuotaUsage`);
+0. the programs' nominal shares (`lock_program_shares`), by writers of programs only; or the
+   pool's admission lock (`lock_admission`), by admission cycles only: one cycle per pool
+   at a time, taken before anything else of the cycle, so that a second cycle of the pool
+   waits, then finds the applications decided and does nothing. No transaction takes both;
+1. the model lineage's advisory lock (`lock_lineage`; a cycle takes those of all its
+   applications by their hashes, `lock_lineages`), by decisions of an application that
+   names a lineage; then the organization's quota row in the program (`QuotaUsage`; a cycle
+   takes all of its rows in one statement, by organization then program, `lock_quotas`);
 2. the inventory rows, parents first: the accelerator, then the pool, then the site.
    Writers of the inventory (an edit, a ledger rewrite, making missing ledger rows) take
    them `FOR NO KEY UPDATE`: they never change a primary key, and so they do not conflict
@@ -15,7 +20,8 @@
 3. the pool-day rows of the window, in day order;
 4. the site-day rows of the window, in day order; an energy re-pricing locks every
    site-day row of its sites, by site then day (`lock_all_site_days`);
-5. the application, then its allocation.
+5. the application, then its allocation (a cycle: its applications by id, then the
+   allocations they change by id).
 
 A transaction may skip a step but never goes back to an earlier one, with one exception:
 an edit of a pool rewrites its pool-days (step 3) and then re-prices its energy (steps 2
@@ -33,6 +39,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Q
 
 from allocations import selectors
 from allocations.models import (
@@ -69,6 +76,33 @@ def lock_program_shares() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PROGRAM_SHARES_LOCK])
 
 
+# Any fixed 32-bit number, the same in every process: the bytes of "admi". With a second key
+# (a hash of the pool's id) it is a lock space of its own, like the lineages' below.
+ADMISSION_LOCK_CLASS = 0x61646D69
+
+
+def lock_admission(*, pool_id: UUID, wait: bool = True) -> bool:
+    """Step 0, for admission cycles: the pool's admission lock, held to the end of the cycle.
+
+    Two workers that take a decision of the same pool at once would otherwise both read the
+    same pending applications and the second wait on the first's row locks only to find
+    them decided. A hash collision only serializes the cycles of two pools. Without `wait`,
+    answers false at once if another transaction holds it. SQLite's database lock already
+    serializes writers."""
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {function}(%s, hashtext(%s))",
+            [ADMISSION_LOCK_CLASS, str(pool_id)],
+        )
+        (taken,) = cursor.fetchone()
+    return wait or bool(taken)
+
+
 # Any fixed 32-bit number, the same in every process: the bytes of "line". With a second
 # 32-bit key this is a lock space of its own, apart from the single 64-bit keys above.
 LINEAGE_LOCK_CLASS = 0x6C696E65
@@ -92,6 +126,44 @@ def lock_lineage(*, key: str) -> None:
             )
 
 
+def lock_lineages(*, keys: Sequence[str]) -> None:
+    """Step 1, for an admission cycle: the advisory locks of all its lineages in one
+    statement, in the order of their hashes (the lock's key), so that two cycles cannot
+    deadlock on them even where two names share a hash."""
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block
+    names = sorted({key for key in keys if key})
+    if names and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashed) FROM (SELECT DISTINCT hashtext(name) "
+                "AS hashed FROM unnest(%s::text[]) AS name ORDER BY hashed) AS ordered",
+                [LINEAGE_LOCK_CLASS, names],
+            )
+
+
+def lock_quotas(*, pairs: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], QuotaUsage]:
+    """Step 1, for an admission cycle: the quota rows of its (organization, program) pairs,
+    made on first use, locked in one statement by organization then program. By pair."""
+    assert transaction.get_connection().in_atomic_block
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    QuotaUsage.objects.bulk_create(
+        [QuotaUsage(organization_id=org, program_id=program) for org, program in wanted],
+        ignore_conflicts=True,
+    )
+    matches = Q()
+    for organization_id, program_id in wanted:
+        matches |= Q(organization_id=organization_id, program_id=program_id)
+    rows = (
+        QuotaUsage.objects.select_for_update()
+        .filter(matches)
+        .order_by("organization_id", "program_id")
+    )
+    return {(row.organization_id, row.program_id): row for row in rows}
+
+
 def lock_quota(*, organization_id: UUID, program_id: UUID) -> QuotaUsage:
     """Step 1: the organization's quota row in the program, made on first use."""
     assert transaction.get_connection().in_atomic_block
@@ -113,10 +185,31 @@ def ensure_ledger_rows(*, pool: GpuPool, start: date, end: date) -> None:
     takes the same lock, then rewrites the rows) cannot leave a new row stale. Rows are
     never deleted, so once made they stay.
     """
+    ensure_ledger_rows_of(pool_id=pool.pk, site_id=pool.site_id, start=start, end=end)
+
+
+def ensure_ledger_rows_of(*, pool_id: UUID, site_id: UUID, start: date, end: date) -> None:
+    """`ensure_ledger_rows` by ids: the rows are counted first, and the pool and site read
+    only when some are missing (an admission cycle knows the ids only)."""
     expected = (end - start).days + 1
-    with transaction.atomic():
-        if PoolDay.objects.filter(pool=pool, day__range=(start, end)).count() != expected:
-            GpuPool.objects.select_for_update(no_key=True).filter(pk=pool.pk).first()
+    # One read in the usual case, where every row is there: both counts in one statement.
+    connection = transaction.get_connection()
+    pool_key = PoolDay._meta.get_field("pool").get_db_prep_value(pool_id, connection)
+    site_key = SiteDay._meta.get_field("site").get_db_prep_value(site_id, connection)
+    first, last = (connection.ops.adapt_datefield_value(day) for day in (start, end))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT (SELECT count(*) FROM "{PoolDay._meta.db_table}" '  # noqa: S608
+            "WHERE pool_id = %s AND day BETWEEN %s AND %s), "
+            f'(SELECT count(*) FROM "{SiteDay._meta.db_table}" '
+            "WHERE site_id = %s AND day BETWEEN %s AND %s)",
+            [pool_key, first, last, site_key, first, last],
+        )
+        pool_count, site_count = cursor.fetchone()
+    counts = {"pool": pool_count, "site": site_count}
+    if counts["pool"] != expected:
+        with transaction.atomic():
+            pool = GpuPool.objects.select_for_update(no_key=True).get(pk=pool_id)
             PoolDay.objects.bulk_create(
                 [
                     PoolDay(pool=pool, day=day.day, capacity_gpu_hours=day.capacity_gpu_hours)
@@ -124,7 +217,10 @@ def ensure_ledger_rows(*, pool: GpuPool, start: date, end: date) -> None:
                 ],
                 ignore_conflicts=True,
             )
-    ensure_site_days(site=pool.site, start=start, end=end)
+    if counts["site"] != expected:
+        with transaction.atomic():
+            site = Site.objects.select_for_update(no_key=True).get(pk=site_id)
+            _make_site_days(site=site, start=start, end=end)
 
 
 def ensure_site_days(*, site: Site, start: date, end: date) -> None:
@@ -136,13 +232,18 @@ def ensure_site_days(*, site: Site, start: date, end: date) -> None:
     with transaction.atomic():
         if SiteDay.objects.filter(site=site, day__range=(start, end)).count() != expected:
             Site.objects.select_for_update(no_key=True).filter(pk=site.pk).first()
-            SiteDay.objects.bulk_create(
-                [
-                    SiteDay(site=site, day=day.day, envelope_wh=envelope_wh(day.power_envelope_mw))
-                    for day in selectors.site_power_days(site=site, start=start, end=end)
-                ],
-                ignore_conflicts=True,
-            )
+            _make_site_days(site=site, start=start, end=end)
+
+
+def _make_site_days(*, site: Site, start: date, end: date) -> None:
+    """The missing site-day rows of [start, end]; the caller holds the site's row lock."""
+    SiteDay.objects.bulk_create(
+        [
+            SiteDay(site=site, day=day.day, envelope_wh=envelope_wh(day.power_envelope_mw))
+            for day in selectors.site_power_days(site=site, start=start, end=end)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def lock_pool_shared(*, pool_id: UUID) -> GpuPool:
@@ -206,24 +307,34 @@ class LedgerRowsMissing(RuntimeError):
 
 
 def program_days(
-    *, pool: GpuPool, start: date, end: date, make_for: Program | None = None
+    *,
+    pool: GpuPool,
+    start: date,
+    end: date,
+    make_for: Program | None = None,
+    make_for_ids: Sequence[UUID] = (),
 ) -> dict[tuple[UUID, date], ProgramDay]:
     """The program-day rows of a pool's window, by (program id, day).
 
     Call only while holding the pool-day locks of the window: they guard these rows.
-    `make_for` makes the missing rows of that program first.
+    `make_for` (a program) or `make_for_ids` (several, for a cycle) makes the missing rows
+    of those programs first, in one statement.
     """
-    if make_for is not None:
-        ProgramDay.objects.bulk_create(
-            [
-                ProgramDay(pool=pool, program=make_for, day=day)
-                for day in selectors.days_between(start, end)
-            ],
-            ignore_conflicts=True,
-        )
+    programs = sorted({*make_for_ids, *([make_for.pk] if make_for is not None else [])})
     # No ordering: the model's default one would join and sort while the locks are held.
     rows = ProgramDay.objects.filter(pool=pool, day__range=(start, end)).order_by()
-    return {(row.program_id, row.day): row for row in rows}
+    found = {(row.program_id, row.day): row for row in rows}
+    days = list(selectors.days_between(start, end))
+    missing = [
+        ProgramDay(pool_id=pool.pk, program_id=program_id, day=day)
+        for program_id in programs
+        for day in days
+        if (program_id, day) not in found
+    ]
+    if missing:
+        ProgramDay.objects.bulk_create(missing, ignore_conflicts=True)
+        found = {(row.program_id, row.day): row for row in rows.all()}
+    return found
 
 
 def lock_site_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
@@ -255,6 +366,26 @@ def lock_all_site_days(*, site_ids: Sequence[UUID]) -> list[SiteDay]:
 def envelope_wh(power_mw: Decimal) -> int:
     """A day's energy envelope in Wh for a facility power in MW (below zero counts as none)."""
     return max(int(power_mw * 1_000_000 * HOURS_PER_DAY), 0)
+
+
+def lock_applications(*, application_ids: Sequence[UUID]) -> dict[UUID, tuple[str, int]]:
+    """Step 5, for an admission cycle: its application rows, locked by id; each one's
+    (status, submission) as it is now."""
+    rows = (
+        Application.objects.select_for_update()
+        .filter(pk__in=application_ids)
+        .order_by("pk")
+        .values_list("pk", "status", "submission")
+    )
+    return {pk: (status, submission) for pk, status, submission in rows}
+
+
+def lock_allocations(*, allocation_ids: Sequence[UUID]) -> dict[UUID, Allocation]:
+    """Step 5, after the applications: the allocations a cycle's changes apply to, by id."""
+    if not allocation_ids:
+        return {}
+    rows = Allocation.objects.select_for_update().filter(pk__in=set(allocation_ids)).order_by("pk")
+    return {row.pk: row for row in rows}
 
 
 def lock_application(*, application_id: UUID) -> Application:

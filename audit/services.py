@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -38,6 +39,34 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
     return dict(json.loads(json.dumps(values, cls=_AuditEncoder)))
 
 
+def audit_event(
+    *,
+    actor: User | SystemActor | None,
+    verb: str,
+    target: models.Model,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reasons: list[dict[str, Any]] | None = None,
+    created_at: datetime | None = None,
+) -> AuditEvent:
+    """One audit event, not saved yet: `audit_record` saves it at once, a service that
+    records many changes in one transaction (an admission cycle) saves them together with
+    `audit_record_many`. `created_at` orders events of one statement: by default, now."""
+    event = AuditEvent(
+        actor=actor if isinstance(actor, User) and actor.is_authenticated else None,
+        verb=verb,
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=target.pk,
+        target_repr=str(target)[:300],
+        before=dict(before or {}),
+        after=dict(after or {}),
+        reasons=list(reasons or []),
+    )
+    if created_at is not None:
+        event.created_at = created_at
+    return event
+
+
 def audit_record(
     *,
     actor: User | SystemActor | None,
@@ -49,13 +78,15 @@ def audit_record(
 ) -> AuditEvent:
     """Append one audit event. Call inside the transaction of the change it records. The
     system (and no one) is recorded as no actor."""
-    return AuditEvent.objects.create(
-        actor=actor if isinstance(actor, User) and actor.is_authenticated else None,
-        verb=verb,
-        target_type=ContentType.objects.get_for_model(target),
-        target_id=target.pk,
-        target_repr=str(target)[:300],
-        before=dict(before or {}),
-        after=dict(after or {}),
-        reasons=list(reasons or []),
+    event = audit_event(
+        actor=actor, verb=verb, target=target, before=before, after=after, reasons=reasons
     )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_record_many(events: Sequence[AuditEvent]) -> None:
+    """Append events made by `audit_event`, in one INSERT. Call inside the transaction of
+    the changes they record."""
+    if events:
+        AuditEvent.objects.bulk_create(events)

@@ -58,6 +58,19 @@ def effect_add(*, task: str, args: Sequence[Any], queue: str, key: str = "") -> 
     return effect
 
 
+def effects_add(effects: Sequence[Effect]) -> list[Effect]:
+    """`effect_add` for many effects (unsaved `Effect(task=…, args=…, queue=…, key=…)`
+    rows) in one INSERT: a service that records many changes in one transaction (an
+    admission cycle) writes their effects together. Each row is published after commit as
+    `effect_add` publishes one."""
+    if not effects:
+        return []
+    rows = Effect.objects.bulk_create(effects)
+    for row in rows:
+        transaction.on_commit(partial(publish_after_commit, row.pk), robust=True)
+    return rows
+
+
 def effect_on_its_way(*, key: str) -> bool:
     """Whether an effect with this key is pending or published (queued or running)."""
     return Effect.objects.filter(key=key, state__in=LIVE).exists()

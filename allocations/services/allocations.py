@@ -44,24 +44,31 @@ def _status_on(start: date, today: date) -> str:
     return AllocationStatus.ACTIVE if start <= today else AllocationStatus.SCHEDULED
 
 
+def allocation_new(*, application: Application, today: date) -> Allocation:
+    """The allocation a new application's approval makes, not saved yet: `allocation_grant`
+    saves one, an admission cycle saves all of its own in one INSERT."""
+    return Allocation(
+        application=application,
+        organization_id=application.organization_id,
+        program_id=application.program_id,
+        pool_id=application.pool_id,
+        start_date=application.start_date,
+        end_date=application.end_date,
+        granted_gpu_hours=application.gpu_hours,
+        model_lineage=application.model_lineage,
+        lineage_key=lineage_key(application.model_lineage),
+        status=_status_on(application.start_date, today),
+    )
+
+
 def allocation_grant(*, application: Application, actor: Actor) -> Allocation:
     """Make or change the allocation of an approved application. Call inside the approving
     transaction (its ledger rows are committed there): a new application makes an
     allocation, a supplement adds GPU-hours, an extension adds GPU-hours and days."""
     today = timezone.localdate()
     if application.kind == ApplicationKind.NEW:
-        allocation = Allocation.objects.create(
-            application=application,
-            organization_id=application.organization_id,
-            program_id=application.program_id,
-            pool_id=application.pool_id,
-            start_date=application.start_date,
-            end_date=application.end_date,
-            granted_gpu_hours=application.gpu_hours,
-            model_lineage=application.model_lineage,
-            lineage_key=lineage_key(application.model_lineage),
-            status=_status_on(application.start_date, today),
-        )
+        allocation = allocation_new(application=application, today=today)
+        allocation.save(force_insert=True)
         audit_record(
             actor=actor,
             verb="allocation.create",

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,7 +44,8 @@ from allocations.models.demand import lineage_key
 from allocations.reasons import message_of, reason, text
 from allocations.services import ledger
 from allocations.services.allocations import allocation_grant
-from audit.services import audit_record
+from audit.models import AuditEvent
+from audit.services import audit_event, audit_record
 from portal.errors import InvalidTransition, RequestRefused
 
 SYSTEMIC_RISK_FLOP = Decimal(10) ** 25
@@ -245,15 +246,26 @@ def request_refusals(
 _BOUNDS_ORDER = ("pool", "gpu_hours", "end_date", "start_date")
 
 
-def _screen(application: Application, today: date) -> Screening:
+def _screen(
+    application: Application,
+    today: date,
+    *,
+    member: bool | None = None,
+    lineage_flop: Decimal | None = None,
+) -> Screening:
+    """Checks 1 to 3. An admission cycle passes what it read for all its applications at
+    once: whether the applicant is a member, and the lineage's training compute so far
+    (with the decisions made before this one in the cycle); by default they are read here."""
     program, pool, organization = application.program, application.pool, application.organization
     # 1. eligibility
     refusal = eligibility_refusal(program=program, organization=organization)
     if refusal is not None:
         return Screening(refusal)
-    if not Membership.objects.filter(
-        user_id=application.applicant_id, organization_id=organization.pk
-    ).exists():
+    if member is None:
+        member = Membership.objects.filter(
+            user_id=application.applicant_id, organization_id=organization.pk
+        ).exists()
+    if not member:
         return Screening(reason("not_eligible", text("not_member")))
     # 2. request bounds
     refusals = request_refusals(
@@ -280,7 +292,9 @@ def _screen(application: Application, today: date) -> Screening:
         screening.review.append(reason("data_outside_eea", text("data_outside_eea")))
     lineage = _lineage_of(application)
     if lineage:
-        flop = lineage_training_flop(lineage=lineage) + _training_flop(
+        if lineage_flop is None:
+            lineage_flop = lineage_training_flop(lineage=lineage)
+        flop = lineage_flop + _training_flop(
             application.gpu_hours, application.pool.accelerator.peak_bf16_flops
         )
         if flop >= SYSTEMIC_RISK_FLOP:
@@ -467,22 +481,54 @@ def _load(application_id: Any) -> Application | None:
     )
 
 
+# How long a submitted application waits before any decision message of its pool, not only
+# its own, runs the pool's admission cycle for it (see `application_decide`).
+STRANDED_AFTER_SECONDS = 1.0
+
+
 def application_decide(
     *, application_id: Any, submission: int, as_of: date | None = None
 ) -> Application | None:
-    """Decide a submitted application: the worker's entry point.
+    """Decide a submitted application: the worker's entry point. Runs the admission cycle of
+    its pool (allocations/services/admission.py), which decides it together with every other
+    application pending there, in priority then submission order.
 
     Idempotent: if the application is no longer `submitted` in this submission (decided,
-    withdrawn, or submitted again since), nothing happens. `as_of` is the day the checks take
-    for today, for loading a history (the demo's allocations that started weeks ago); the
-    worker never passes it.
+    by this cycle or an earlier one, withdrawn, or submitted again since), it is left alone,
+    and the message costs one read. When it is no longer `submitted` at all but others of
+    its pool have waited for more than `STRANDED_AFTER_SECONDS`, the pool's cycle runs all
+    the same: the applications of a cycle that was lost (its worker killed mid-transaction)
+    are decided by the pool's next message instead of waiting for their own, which may be
+    queued behind many; fresher ones are left to their own messages, and a running cycle of
+    the pool is not waited for, so that a burst's late messages stay cheap. `as_of` is the
+    day the checks take for today, for loading a history (the demo's allocations that
+    started weeks ago); the worker never passes it.
     """
-    application = _load(application_id)
-    if application is None or application.status != Status.SUBMITTED:
+    from allocations.services.admission import admission_run
+
+    waited = timezone.now() - timedelta(seconds=STRANDED_AFTER_SECONDS)
+    others_pending = Exists(
+        Application.objects.filter(
+            pool_id=OuterRef("pool_id"), status=Status.SUBMITTED, submitted_at__lt=waited
+        )
+    )
+    application = (
+        Application.objects.filter(pk=application_id)
+        .annotate(pool_has_pending=others_pending)
+        .first()
+    )
+    if application is None:
+        return None
+    if application.status == Status.SUBMITTED and application.submission != submission:
+        return application  # an older submission's message: the current one has its own
+    if application.status != Status.SUBMITTED:
+        if application.pool_has_pending:
+            admission_run(pool_id=application.pool_id, today=as_of, unless_running=True)
         return application
-    if application.submission != submission:
-        return application
-    return _decide(application, expected=(Status.SUBMITTED, submission), today=as_of)
+    decided = admission_run(pool_id=application.pool_id, today=as_of)
+    if application.pk in decided:
+        return decided[application.pk]
+    return _load(application.pk)
 
 
 def application_recheck(*, application_id: Any) -> Application | None:
@@ -490,115 +536,52 @@ def application_recheck(*, application_id: Any) -> Application | None:
 
     It stays waitlisted, with its reason brought up to date, if it still does not fit.
     """
-    application = _load(application_id)
+    from allocations.services.admission import admission_run
+
+    application = Application.objects.filter(pk=application_id).first()
     if application is None or application.status != Status.WAITLISTED:
         return application
-    return _decide(application, expected=(Status.WAITLISTED, application.submission))
+    decided = admission_run(
+        pool_id=application.pool_id, status=Status.WAITLISTED, application_ids=[application.pk]
+    )
+    return decided.get(application.pk) or _load(application.pk)
 
 
-def _decide(
-    application: Application, *, expected: tuple[str, int], today: date | None = None
-) -> Application:
-    today = today or timezone.localdate()
-    screening = _screen(application, today)
-    window = screening.rejection is None
-    with _locked(
-        application, window=window, lineage=_lineage_of(application) if window else ""
-    ) as held:
-        current = held.application
-        if (current.status, current.submission) != expected:
-            return current
-        if screening.rejection is None:
-            # Every rule a grant depends on is read again, locks held: since the lock-free
-            # pass the allocation a change applies to may have been released or expired, the
-            # lineage granted more, the program or pool closed. The quota lock keeps the
-            # organization's allocations in the program, and the lineage lock its compute, as
-            # read until commit.
-            application = _load(application.pk) or application
-            if application.allocation_id is not None:
-                application.allocation = locks.lock_allocation(
-                    allocation_id=application.allocation_id
-                )
-            screening = _screen(application, today)
-        if screening.rejection is not None:
-            return _finish(current, Status.REJECTED, [screening.rejection])
-        program = application.program
-        if held.quota.held_gpu_hours + application.gpu_hours > program.org_cap_gpu_hours:
-            return _finish(
-                current,
-                Status.REJECTED,
-                [
-                    reason(
-                        "over_quota",
-                        text(
-                            "over_quota",
-                            held=held.quota.held_gpu_hours,
-                            program=program.name,
-                            cap=program.org_cap_gpu_hours,
-                        ),
-                    )
-                ],
-            )
-        pool = application.pool
-        shares = ledger.daily_shares(
-            gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
-        )
-        shortfall = ledger.capacity_check(
-            program=program,
-            shares=shares,
-            pool_days=held.pool_days,
-            program_rows=locks.program_days(
-                pool=pool, start=application.start_date, end=application.end_date
-            ),
-            site_days=held.site_days,
-            energy_per_gpu_hour=held.energy_per_gpu_hour,
-            everyone=ledger.all_program_terms(),
-        )
-        if shortfall is not None:
-            return _finish(
-                current,
-                Status.WAITLISTED,
-                [reason(shortfall.code, shortfall.message, shortfall.day)],
-                failed_day=shortfall.day,
-            )
-        review = list(screening.review)
-        if application.gpu_hours > program.auto_approve_max_gpu_hours:
-            review.append(
-                reason(
+def auto_approved() -> dict[str, Any]:
+    """The reason of an automatic approval."""
+    return reason("auto_approved", text("auto_approved"))
+
+
+def over_quota(quota: QuotaUsage, program: Program) -> dict[str, Any]:
+    """Check 4's reason: the organization's held GPU-hours and this request pass the cap."""
+    return reason(
+        "over_quota",
+        text(
+            "over_quota",
+            held=quota.held_gpu_hours,
+            program=program.name,
+            cap=program.org_cap_gpu_hours,
+        ),
+    )
+
+
+def review_reasons(application: Application, screening: Screening) -> list[dict[str, Any]]:
+    """Why an application that fits goes to a reviewer (none: it is approved): the flags of
+    the screening, and a size above the program's auto-approval."""
+    program = application.program
+    review = list(screening.review)
+    if application.gpu_hours > program.auto_approve_max_gpu_hours:
+        review.append(
+            reason(
+                "above_auto_approve",
+                text(
                     "above_auto_approve",
-                    text(
-                        "above_auto_approve",
-                        max=program.auto_approve_max_gpu_hours,
-                        program=program.name,
-                    ),
-                )
+                    max=program.auto_approve_max_gpu_hours,
+                    program=program.name,
+                ),
             )
-        column: ledger.Column = "held" if review else "committed"
-        ledger.ledger_apply(
-            pool=pool,
-            program=program,
-            start=application.start_date,
-            shares=shares,
-            pool_days=held.pool_days,
-            site_days=held.site_days,
-            add_to=column,
-            take_from=None,
-            energy_per_gpu_hour=held.energy_per_gpu_hour,
         )
-        current.reserved_wh_per_gpu_hour = held.energy_per_gpu_hour
-        QuotaUsage.objects.filter(pk=held.quota.pk).update(
-            held_gpu_hours=held.quota.held_gpu_hours + application.gpu_hours
-        )
-        if review:
-            current.holds_capacity = True
-            return _finish(current, Status.IN_REVIEW, review)
-        current = _finish(
-            current,
-            Status.APPROVED,
-            [reason("auto_approved", text("auto_approved"))],
-        )
-        allocation_grant(application=current, actor=SYSTEM)
-        return current
+    return review
 
 
 def _finish(
@@ -610,49 +593,84 @@ def _finish(
     failed_day: date | None = None,
 ) -> Application:
     """Record a decision with its audit event; notify after commit unless nothing changed."""
+    recorded = decision_record(
+        application, status, reasons, actor=actor, failed_day=failed_day, at=timezone.now()
+    )
+    if recorded is None:
+        return application
+    application.save(update_fields=DECISION_FIELDS)
+    recorded.save(force_insert=True)
+    decision_notify(application, before=recorded.before)
+    return application
+
+
+# The columns a decision writes.
+DECISION_FIELDS = [
+    "status",
+    "reasons",
+    "failed_day",
+    "holds_capacity",
+    "reserved_wh_per_gpu_hour",
+    "decided_at",
+    "decided_by",
+    "updated_at",
+]
+
+
+def decision_record(
+    application: Application,
+    status: str,
+    reasons: list[dict[str, Any]],
+    *,
+    at: datetime,
+    actor: User | None = None,
+    failed_day: date | None = None,
+) -> AuditEvent | None:
+    """A decision in memory: the application's fields set (`DECISION_FIELDS`, not saved) and
+    its audit event made (not saved), timed `at`; None, and nothing set, if the decision
+    changes nothing (a re-check that finds the same shortfall). The caller saves both and
+    calls `decision_notify`: `_finish` one at a time, an admission cycle all in one go."""
     unchanged = (
         application.status == status
         and application.reasons == reasons
         and application.failed_day == failed_day
     )
     if unchanged:
-        return application
+        return None
     before = _state(application)
     moved = application.status != status
     application.status = status
     application.reasons = reasons
     application.failed_day = failed_day
+    application.updated_at = at
     if status in (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN):
         application.holds_capacity = False
     if moved:
         # Only a final decision has a time and a decider: an application in review or on the
         # waitlist is still waiting for one.
         final = status in FINAL
-        application.decided_at = timezone.now() if final else None
+        application.decided_at = at if final else None
         application.decided_by = actor if final else None
-    application.save(
-        update_fields=[
-            "status",
-            "reasons",
-            "failed_day",
-            "holds_capacity",
-            "reserved_wh_per_gpu_hour",
-            "decided_at",
-            "decided_by",
-            "updated_at",
-        ]
-    )
-    audit_record(
+    return audit_event(
         actor=actor,
         verb=f"application.{status}",
         target=application,
         before=before,
         after=_state(application),
         reasons=reasons,
+        created_at=at,
     )
-    if moved and status != Status.WITHDRAWN:
-        effects.notify_application_decided(application_id=application.pk, status=status)
-    return application
+
+
+def decision_notifies(application: Application, *, before: Mapping[str, Any]) -> bool:
+    """Whether a recorded decision is mailed: its status moved, and not to withdrawn."""
+    return before["status"] != application.status and application.status != Status.WITHDRAWN
+
+
+def decision_notify(application: Application, *, before: Mapping[str, Any]) -> None:
+    """Queue the mail of a recorded decision after commit, if its status moved."""
+    if decision_notifies(application, before=before):
+        effects.notify_application_decided(application_id=application.pk, status=application.status)
 
 
 # --- people's decisions -----------------------------------------------------------------------
@@ -863,16 +881,9 @@ def waitlists_recheck_all() -> int:
 
 def waitlist_recheck(*, pool_id: Any) -> int:
     """Decide the waitlisted applications of a pool again, in program priority then
-    submission order. One that still does not fit does not block the others. Returns how
-    many left the waitlist."""
-    waiting = (
-        Application.objects.filter(pool_id=pool_id, status=Status.WAITLISTED)
-        .order_by("program__priority", "submitted_at", "id")
-        .values_list("pk", flat=True)
-    )
-    moved = 0
-    for application_id in list(waiting):
-        application = application_recheck(application_id=application_id)
-        if application is not None and application.status != Status.WAITLISTED:
-            moved += 1
-    return moved
+    submission order, in admission cycles. One that still does not fit does not block the
+    others. Returns how many left the waitlist."""
+    from allocations.services.admission import admission_run
+
+    decided = admission_run(pool_id=pool_id, status=Status.WAITLISTED)
+    return sum(application.status != Status.WAITLISTED for application in decided.values())

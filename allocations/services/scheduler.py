@@ -78,7 +78,16 @@ def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
     """Record a call to the scheduler and carry it out after commit, with retries. The
     action says why it was asked; whichever it is, the call brings the account to the
     allocation's state when it runs (see `scheduler_spec`)."""
-    call = BackendCall.objects.create(
+    call = backend_call_new(allocation=allocation, action=action)
+    call.save(force_insert=True)
+    effects.run_backend_call(call_id=call.pk)
+    return call
+
+
+def backend_call_new(*, allocation: Allocation, action: str) -> BackendCall:
+    """The record of a call to the scheduler, not saved yet: `backend_request` saves one, an
+    admission cycle saves all of its own in one INSERT and queues each after commit."""
+    return BackendCall(
         allocation=allocation,
         backend=get_backend().name,
         action=action,
@@ -87,8 +96,6 @@ def backend_request(*, allocation: Allocation, action: str) -> BackendCall:
             "gpu_minutes": allocation.granted_gpu_hours * 60,
         },
     )
-    effects.run_backend_call(call_id=call.pk)
-    return call
 
 
 def backend_call_run(*, call_id: Any) -> BackendCall:

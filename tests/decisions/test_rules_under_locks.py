@@ -238,13 +238,14 @@ def _slowed_after_screening(seconds: float) -> None:
     checks: whatever another process commits meanwhile is what the locked part must see."""
     from allocations import locks
 
-    make_rows = locks.ensure_ledger_rows
+    make_rows = locks.ensure_ledger_rows_of
 
     def slow(**kwargs: Any) -> None:
         time.sleep(seconds)
         make_rows(**kwargs)
 
-    locks.ensure_ledger_rows = slow  # type: ignore[assignment]
+    # an admission cycle makes its missing rows by ids, before its transaction
+    locks.ensure_ledger_rows_of = slow  # type: ignore[assignment]
 
 
 @pytest.mark.django_db(transaction=True)

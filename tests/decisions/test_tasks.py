@@ -157,10 +157,12 @@ def test_requeue_queues_only_applications_submitted_too_long_ago(
     # given: the timeout is two minutes
     settings.PORTAL_DECISION_TIMEOUT_SECONDS = 120
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    lost = services.application_submit(application=draft(title="Lost"), actor=founder)
-    fresh = services.application_submit(application=draft(title="Fresh"), actor=founder)
+    # decided first: a decision runs its pool's admission cycle, which would decide the two
+    # left submitted as well
     decided = decide(draft(title="Decided"))
     in_review = decide(draft(title="In review", gpu_hours=12_000))
+    lost = services.application_submit(application=draft(title="Lost"), actor=founder)
+    fresh = services.application_submit(application=draft(title="Fresh"), actor=founder)
     never_submitted = draft(title="Draft")
     Application.objects.filter(pk__in=[lost.pk, decided.pk, in_review.pk]).update(
         submitted_at=an_hour_ago

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -161,8 +161,15 @@ class Workers:
         self.application_names: dict[str, str] = {}
         self._files: list[IO[bytes]] = []
 
-    def start(self, count: int, *, extra_env: Mapping[str, str] | None = None) -> list[str]:
-        """Start `count` more workers; returns their node names (without waiting)."""
+    def start(
+        self,
+        count: int,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        queues: Sequence[str] = (),
+    ) -> list[str]:
+        """Start `count` more workers, on `queues` (all by default, as `make run`; production
+        runs a group per queue); returns their node names (without waiting)."""
         names = []
         for _ in range(count):
             index = len(self.processes)
@@ -193,6 +200,7 @@ class Workers:
                     "--without-gossip",
                     "--without-mingle",
                     "--loglevel=WARNING",
+                    *(["--queues", ",".join(queues)] if queues else []),
                 ],
                 cwd=PROJECT_ROOT,
                 env={**self.env, "DATABASE_URL": database, **(extra_env or {})},
