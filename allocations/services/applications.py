@@ -27,6 +27,7 @@ from accounts import authz
 from accounts.authz import SYSTEM, Actor
 from accounts.models import Membership, Organization, User
 from allocations import effects, locks
+from allocations.lifecycle import APPLICATION, LIVE_ALLOCATION, UNDECIDED
 from allocations.models import (
     Allocation,
     AllocationStatus,
@@ -53,10 +54,8 @@ TRAINING_UTILISATION = Decimal("0.4")
 SECONDS_PER_HOUR = 3600
 
 Status = ApplicationStatus
-UNDECIDED = (Status.SUBMITTED, Status.IN_REVIEW, Status.WAITLISTED)
-FINAL = (Status.APPROVED, Status.REJECTED, Status.WITHDRAWN)
+FINAL = APPLICATION.final()
 # Allocations a supplement or an extension may change.
-LIVE_ALLOCATION = (AllocationStatus.SCHEDULED, AllocationStatus.ACTIVE, AllocationStatus.EXHAUSTED)
 
 
 def _state(application: Application) -> dict[str, Any]:
@@ -154,13 +153,12 @@ def application_submit(
     `submitted_at` is for loading a history (the demo); by default, now."""
     with transaction.atomic():
         current = locks.lock_application(application_id=application.pk)
-        if current.status != Status.DRAFT:
-            raise InvalidTransition(
-                _("Only a draft can be submitted; this application is %(status)s.")
-                % {"status": current.status}
-            )
         before = _state(current)
-        current.status = Status.SUBMITTED
+        APPLICATION.move(
+            current,
+            Status.SUBMITTED,
+            _("Only a draft can be submitted; this application is %(status)s."),
+        )
         current.submission += 1
         current.submitted_at = submitted_at or timezone.now()
         current.reasons = []
@@ -639,7 +637,7 @@ def decision_record(
         return None
     before = _state(application)
     moved = application.status != status
-    application.status = status
+    APPLICATION.move(application, status)
     application.reasons = reasons
     application.failed_day = failed_day
     application.updated_at = at
@@ -676,7 +674,7 @@ def decision_notify(application: Application, *, before: Mapping[str, Any]) -> N
 # --- people's decisions -----------------------------------------------------------------------
 
 
-def _release_hold(held: Locked, application: Application) -> None:
+def _release_hold(locked: Locked, application: Application) -> None:
     """Give an application's held capacity and quota back (locks held by the caller)."""
     ledger.ledger_apply(
         pool=application.pool,
@@ -685,14 +683,14 @@ def _release_hold(held: Locked, application: Application) -> None:
         shares=ledger.daily_shares(
             gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
         ),
-        pool_days=held.pool_days,
-        site_days=held.site_days,
+        pool_days=locked.pool_days,
+        site_days=locked.site_days,
         add_to=None,
         take_from="held",
-        energy_per_gpu_hour=ledger.reserved_rate(held.application),
+        energy_per_gpu_hour=ledger.reserved_rate(locked.application),
     )
-    QuotaUsage.objects.filter(pk=held.quota.pk).update(
-        held_gpu_hours=held.quota.held_gpu_hours - application.gpu_hours
+    QuotaUsage.objects.filter(pk=locked.quota.pk).update(
+        held_gpu_hours=locked.quota.held_gpu_hours - application.gpu_hours
     )
 
 
@@ -706,8 +704,8 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
             _("Only an application in review can be approved; this one is %(status)s.")
             % {"status": application.status}
         )
-    with _locked(application) as held:
-        current = held.application
+    with _locked(application) as locked:
+        current = locked.application
         if current.status != Status.IN_REVIEW:
             raise InvalidTransition(
                 _("The application is %(status)s now.") % {"status": current.status}
@@ -730,8 +728,8 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
                 start=application.start_date,
                 end=application.end_date,
             ),
-            pool_days=held.pool_days,
-            site_days=held.site_days,
+            pool_days=locked.pool_days,
+            site_days=locked.site_days,
             add_to="committed",
             take_from="held",
             energy_per_gpu_hour=ledger.reserved_rate(current),
@@ -743,17 +741,17 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
             actor=authz.person(actor),
         )
         allocation = allocation_grant(application=current, actor=actor)
-        if _overcommitted(held):
+        if _overcommitted(locked):
             # Capacity or power shrank under the hold since it was taken: the allocation is
             # flagged as the ledger rewrite flagged the others on those days.
             Allocation.objects.filter(pk=allocation.pk).update(at_risk=True)
         return current
 
 
-def _overcommitted(held: Locked) -> bool:
+def _overcommitted(locked: Locked) -> bool:
     """Whether a locked day of the window has more reserved than its capacity or envelope."""
-    return any(day.reserved_gpu_hours > day.capacity_gpu_hours for day in held.pool_days) or any(
-        day.committed_wh + day.held_wh > day.envelope_wh for day in held.site_days
+    return any(day.reserved_gpu_hours > day.capacity_gpu_hours for day in locked.pool_days) or any(
+        day.committed_wh + day.held_wh > day.envelope_wh for day in locked.site_days
     )
 
 
@@ -773,15 +771,15 @@ def application_reject(
         )
     # The window is locked even for a waitlisted one: a re-check may move it to review, with
     # a hold, before its lock is taken here.
-    with _locked(application) as held:
-        current = held.application
+    with _locked(application) as locked:
+        current = locked.application
         if current.status not in (Status.IN_REVIEW, Status.WAITLISTED):
             raise InvalidTransition(
                 _("The application is %(status)s now.") % {"status": current.status}
             )
         freed = current.holds_capacity
         if freed:
-            _release_hold(held, application)
+            _release_hold(locked, application)
         current = _finish(current, Status.REJECTED, [reason(code, note)], actor=authz.person(actor))
         if freed:
             effects.recheck_waitlist(pool_id=application.pool_id)
@@ -798,15 +796,15 @@ def application_withdraw(*, application: Application, actor: User) -> Applicatio
         )
     # Anything but a draft may hold capacity by the time its lock is taken (a worker may
     # decide it meanwhile), so its window is locked too.
-    with _locked(application, window=application.status != Status.DRAFT) as held:
-        current = held.application
+    with _locked(application, window=application.status != Status.DRAFT) as locked:
+        current = locked.application
         if current.status not in (Status.DRAFT, *UNDECIDED):
             raise InvalidTransition(
                 _("The application is %(status)s now.") % {"status": current.status}
             )
         freed = current.holds_capacity
         if freed:
-            _release_hold(held, application)
+            _release_hold(locked, application)
         current = _finish(
             current,
             Status.WITHDRAWN,

@@ -190,23 +190,18 @@ def ledger_move(
     locked rows given (the program's rows must be among `program_rows`) and answer the
     program rows moved. The caller writes the rows; an admission cycle writes those of all
     its decisions at once."""
-    energy = energy_per_gpu_hour
+    # How much each column moves per GPU-hour of a share: +1 where it is added, −1 where it
+    # is taken from (a hold approved: held −1, committed +1).
+    committed = (add_to == "committed") - (take_from == "committed")
+    held = (add_to == "held") - (take_from == "held")
     moved = []
     for share, pool_day, site_day in zip(shares, pool_days, site_days, strict=True):
         program_day = program_rows[(program.pk, pool_day.day)]
         for row in (pool_day, program_day):
-            if add_to:
-                name = f"{add_to}_gpu_hours"
-                setattr(row, name, getattr(row, name) + share)
-            if take_from:
-                name = f"{take_from}_gpu_hours"
-                setattr(row, name, getattr(row, name) - share)
-        if add_to:
-            setattr(site_day, f"{add_to}_wh", getattr(site_day, f"{add_to}_wh") + share * energy)
-        if take_from:
-            setattr(
-                site_day, f"{take_from}_wh", getattr(site_day, f"{take_from}_wh") - share * energy
-            )
+            row.committed_gpu_hours += committed * share
+            row.held_gpu_hours += held * share
+        site_day.committed_wh += committed * share * energy_per_gpu_hour
+        site_day.held_wh += held * share * energy_per_gpu_hour
         moved.append(program_day)
     return moved
 
