@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from django.db import transaction
@@ -200,7 +200,7 @@ class _Judge:
     def lock(self, *, pool_id: Any, span: tuple[date, date] | None, site_id: Any) -> None:
         applications = self.applications
         self.lineages = {
-            application.pk: rules._lineage_of(application) for application in applications
+            application.pk: rules.lineage_of(application) for application in applications
         }
         locks.lock_lineages(keys=list(self.lineages.values()))
         self.quotas = locks.lock_quotas(
@@ -272,7 +272,7 @@ class _Judge:
         another cycle (its window arrived after this cycle's ledger rows were made)."""
         program = application.program
         lineage = self.lineages[application.pk]
-        screening = rules._screen(
+        screening = rules.screen(
             application,
             self.today,
             member=(application.applicant_id, application.organization_id) in self.members,
@@ -310,46 +310,36 @@ class _Judge:
             )
             return True
         review = rules.review_reasons(application, screening)
-        moved = ledger.ledger_move(
-            program=program,
-            shares=shares,
-            pool_days=pool_days,
-            program_rows=program_rows,
-            site_days=site_days,
-            add_to="held" if review else "committed",
-            take_from=None,
-            energy_per_gpu_hour=self.energy,
+        self._reserve(
+            application,
+            quota,
+            lineage,
+            shares,
+            window,
+            column="held" if review else "committed",
         )
-        for row in pool_days:
-            self.touched_pool_days[row.pk] = row
-        for site_row in site_days:
-            self.touched_site_days[site_row.pk] = site_row
-        for program_row in moved:
-            self.touched_program_days[program_row.pk] = program_row
-        application.reserved_wh_per_gpu_hour = self.energy
-        quota.held_gpu_hours += application.gpu_hours
-        self.touched_quotas[quota.pk] = quota
-        if lineage:
-            self.flops[lineage] += rules._training_flop(
-                application.gpu_hours, self.pool.accelerator.peak_bf16_flops
-            )
         if review:
             application.holds_capacity = True
             self._record(application, Status.IN_REVIEW, review)
             return True
         self._record(application, Status.APPROVED, [rules.auto_approved()])
-        if application.kind == ApplicationKind.NEW:
-            # Its status is that of the real day, as `allocation_grant` makes it, whatever
-            # day the checks took for today (a history being loaded).
-            allocation = allocation_new(application=application, today=timezone.localdate())
-            # named after its application and organization (its audit event's text)
-            allocation.application = application
-            allocation.organization = application.organization
-            self.new_allocations.append(allocation)
-        else:
-            # Rare, and at most one per allocation in a cycle: written at once.
-            allocation_grant(application=application, actor=SYSTEM)
+        self._grant(application)
         return True
+
+    def _grant(self, application: Application) -> None:
+        """The allocation of an approval: a new one is written with the cycle's others; a
+        supplement or an extension changes its allocation at once (rare, and at most one per
+        allocation in a cycle)."""
+        if application.kind != ApplicationKind.NEW:
+            allocation_grant(application=application, actor=SYSTEM)
+            return
+        # Its status is that of the real day, as `allocation_grant` makes it, whatever day
+        # the checks took for today (a history being loaded).
+        allocation = allocation_new(application=application, today=timezone.localdate())
+        # named after its application and organization (its audit event's text)
+        allocation.application = application
+        allocation.organization = application.organization
+        self.new_allocations.append(allocation)
 
     def _window(
         self, application: Application
@@ -370,6 +360,44 @@ class _Judge:
                 if key in self.program_rows:
                     program_rows[key] = self.program_rows[key]
         return pool_days, self.site_days[first : first + days], program_rows
+
+    def _reserve(
+        self,
+        application: Application,
+        quota: QuotaUsage,
+        lineage: str,
+        shares: list[int],
+        window: tuple[list[PoolDay], list[SiteDay], dict[tuple[UUID, date], ProgramDay]],
+        *,
+        column: Literal["committed", "held"],
+    ) -> None:
+        """Reserve the application's shares in the cycle's ledger (`held` for review,
+        `committed` for an approval), its GPU-hours in its quota, and its training compute
+        in its lineage; every row it touches is written when the cycle ends."""
+        pool_days, site_days, program_rows = window
+        moved = ledger.ledger_move(
+            program=application.program,
+            shares=shares,
+            pool_days=pool_days,
+            program_rows=program_rows,
+            site_days=site_days,
+            add_to=column,
+            take_from=None,
+            energy_per_gpu_hour=self.energy,
+        )
+        for row in pool_days:
+            self.touched_pool_days[row.pk] = row
+        for site_row in site_days:
+            self.touched_site_days[site_row.pk] = site_row
+        for program_row in moved:
+            self.touched_program_days[program_row.pk] = program_row
+        application.reserved_wh_per_gpu_hour = self.energy
+        quota.held_gpu_hours += application.gpu_hours
+        self.touched_quotas[quota.pk] = quota
+        if lineage:
+            self.flops[lineage] += rules.training_flop(
+                application.gpu_hours, self.pool.accelerator.peak_bf16_flops
+            )
 
     def _record(
         self,

@@ -244,16 +244,19 @@ def request_refusals(
 _BOUNDS_ORDER = ("pool", "gpu_hours", "end_date", "start_date")
 
 
-def _screen(
+def screen(
     application: Application,
     today: date,
     *,
     member: bool | None = None,
     lineage_flop: Decimal | None = None,
 ) -> Screening:
-    """Checks 1 to 3. An admission cycle passes what it read for all its applications at
-    once: whether the applicant is a member, and the lineage's training compute so far
-    (with the decisions made before this one in the cycle); by default they are read here."""
+    """Checks 1 to 3 of the design, in its order: the first that fails rejects, and what
+    asks for a reviewer is collected. One function on purpose: the checks read top to bottom
+    as the design lists them, each a few lines. An admission cycle passes what it read for
+    all its applications at once: whether the applicant is a member, and the lineage's
+    training compute so far (with the decisions made before this one in the cycle); by
+    default they are read here."""
     program, pool, organization = application.program, application.pool, application.organization
     # 1. eligibility
     refusal = eligibility_refusal(program=program, organization=organization)
@@ -288,11 +291,11 @@ def _screen(
         screening.review.append(reason("needs_review", text("needs_review")))
     if not application.data_stays_in_eea:
         screening.review.append(reason("data_outside_eea", text("data_outside_eea")))
-    lineage = _lineage_of(application)
+    lineage = lineage_of(application)
     if lineage:
         if lineage_flop is None:
             lineage_flop = lineage_training_flop(lineage=lineage)
-        flop = lineage_flop + _training_flop(
+        flop = lineage_flop + training_flop(
             application.gpu_hours, application.pool.accelerator.peak_bf16_flops
         )
         if flop >= SYSTEMIC_RISK_FLOP:
@@ -377,7 +380,7 @@ def _check_resulting_allocation(application: Application) -> dict[str, Any] | No
     return None
 
 
-def _lineage_of(application: Application) -> str:
+def lineage_of(application: Application) -> str:
     """The normalized lineage an application adds compute to: its own, or for a change that
     names none, its allocation's."""
     own = lineage_key(application.model_lineage)
@@ -386,7 +389,7 @@ def _lineage_of(application: Application) -> str:
     return application.allocation.lineage_key
 
 
-def _training_flop(gpu_hours: int, peak_flops: int) -> Decimal:
+def training_flop(gpu_hours: int, peak_flops: int) -> Decimal:
     return Decimal(gpu_hours) * SECONDS_PER_HOUR * peak_flops * TRAINING_UTILISATION
 
 
@@ -401,10 +404,7 @@ def lineage_training_flop(*, lineage: str) -> Decimal:
         .annotate(hours=Sum("granted_gpu_hours"))
     )
     total = sum(
-        (
-            _training_flop(row["hours"], row["pool__accelerator__peak_bf16_flops"])
-            for row in granted
-        ),
+        (training_flop(row["hours"], row["pool__accelerator__peak_bf16_flops"]) for row in granted),
         Decimal(0),
     )
     # Holds are few; their names are normalized here, a change without one counts for its
@@ -421,7 +421,7 @@ def lineage_training_flop(*, lineage: str) -> Decimal:
     )
     for name, allocation_lineage, hours, flops in held:
         if (lineage_key(name) or allocation_lineage or "") == lineage:
-            total += _training_flop(hours, flops)
+            total += training_flop(hours, flops)
     return total
 
 
