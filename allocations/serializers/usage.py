@@ -148,15 +148,16 @@ def _fast_record(
         or not (1 < started_at.year < 9999 and 1 < ended_at.year < 9999)
     ):
         return None
+    valid = {
+        "source": source,
+        "external_id": external_id,
+        "allocation": allocation_id,
+        "gpu_seconds": seconds,
+        "started_at": started_at,
+        "ended_at": ended_at,
+    }
     if "energy_kwh" not in record:
-        return {
-            "source": source,
-            "external_id": external_id,
-            "allocation": allocation_id,
-            "gpu_seconds": seconds,
-            "started_at": started_at,
-            "ended_at": ended_at,
-        }
+        return valid
     energy = record["energy_kwh"]
     if energy is None:
         kwh = None
@@ -168,15 +169,8 @@ def _fast_record(
             if not ENERGY_PATTERN.fullmatch(energy):
                 return None
             kwh = known.energies[energy] = Decimal(energy).quantize(ENERGY_PLACES)
-    return {
-        "source": source,
-        "external_id": external_id,
-        "allocation": allocation_id,
-        "gpu_seconds": seconds,
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "energy_kwh": kwh,
-    }
+    valid["energy_kwh"] = kwh
+    return valid
 
 
 def _learn(known: _Plain, source: str) -> bool:

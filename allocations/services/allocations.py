@@ -325,16 +325,26 @@ def _switch(allocation: Allocation, actor: Actor, target: str, action: str) -> A
             if target == AllocationStatus.SUSPENDED
             else None,
         )
-        current.save(update_fields=["status"])
-        audit_record(
-            actor=actor,
-            verb=f"allocation.{action}",
-            target=current,
-            before={"status": before},
-            after={"status": target},
+        _status_recorded(
+            current, before=before, actor=actor, verb=f"allocation.{action}", action=action
         )
-        backend_request(allocation=current, action=action)
     return current
+
+
+def _status_recorded(
+    allocation: Allocation, *, before: str, actor: Actor | None, verb: str, action: str
+) -> None:
+    """Save an allocation's new status, audit the move, and queue the scheduler call that
+    brings its account to it. Inside the transaction that locked the allocation."""
+    allocation.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        verb=verb,
+        target=allocation,
+        before={"status": before},
+        after={"status": allocation.status},
+    )
+    backend_request(allocation=allocation, action=action)
 
 
 def allocation_advance(*, today: date | None = None) -> dict[str, int]:
@@ -378,16 +388,14 @@ def _move(allocation_id: Any, source: str, target: str) -> int:
         if allocation.status != source:
             return 0
         ALLOCATION.move(allocation, target)
-        allocation.save(update_fields=["status"])
-        audit_record(
+        # Its first day: GPU jobs may start on the scheduler from now on.
+        _status_recorded(
+            allocation,
+            before=source,
             actor=None,
             verb=f"allocation.{target}",
-            target=allocation,
-            before={"status": source},
-            after={"status": target},
+            action=BackendCall.Action.RESUME,
         )
-        # Its first day: GPU jobs may start on the scheduler from now on.
-        backend_request(allocation=allocation, action=BackendCall.Action.RESUME)
     return 1
 
 
@@ -400,18 +408,16 @@ def _expire(allocation_id: Any) -> int:
         current = locks.lock_allocation(allocation_id=allocation_id)
         if not ALLOCATION.allows(current.status, AllocationStatus.EXPIRED):
             return 0
-        before = {"status": ALLOCATION.move(current, AllocationStatus.EXPIRED)}
-        current.save(update_fields=["status"])
+        before = ALLOCATION.move(current, AllocationStatus.EXPIRED)
         QuotaUsage.objects.filter(pk=quota.pk).update(
             held_gpu_hours=quota.held_gpu_hours - current.granted_gpu_hours
         )
-        audit_record(
+        # Past its last day no new GPU job may start on the scheduler.
+        _status_recorded(
+            current,
+            before=before,
             actor=None,
             verb="allocation.expired",
-            target=current,
-            before=before,
-            after={"status": current.status},
+            action=BackendCall.Action.SUSPEND,
         )
-        # Past its last day no new GPU job may start on the scheduler.
-        backend_request(allocation=current, action=BackendCall.Action.SUSPEND)
     return 1
