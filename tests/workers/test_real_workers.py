@@ -389,24 +389,31 @@ def draft_and_submit(base: str, token: str, values: dict[str, Any]) -> tuple[int
 # --- killing a worker -------------------------------------------------------------------------
 
 
-def kill_inside_a_decision(workers: Workers, victim: str, *, timeout: float) -> bool:
-    """SIGKILL the worker as soon as PostgreSQL shows its session inside a transaction that
-    holds the pool-day row locks (SELECT … FOR UPDATE takes RowShareLock on the table),
-    between two statements of a decision. Returns whether it was caught there; kills it
-    anyway at the timeout."""
+def kill_inside_a_decision(
+    workers: Workers, candidates: Sequence[str], *, timeout: float
+) -> tuple[str, bool]:
+    """SIGKILL the first of `candidates` that PostgreSQL shows inside a transaction holding
+    the pool-day row locks (SELECT … FOR UPDATE takes RowShareLock on the table), between two
+    statements of a decision. A pool's admission cycle runs in one worker at a time, so any
+    of them may be the one deciding. Returns the worker killed and whether it was caught
+    there; kills the first candidate anyway at the timeout."""
+    names = {workers.application_names[name]: name for name in candidates}
     query = """
-        SELECT 1 FROM pg_stat_activity activity JOIN pg_locks held ON held.pid = activity.pid
-        WHERE activity.application_name = %s AND activity.state = 'idle in transaction'
+        SELECT activity.application_name
+        FROM pg_stat_activity activity JOIN pg_locks held ON held.pid = activity.pid
+        WHERE activity.application_name = ANY(%s) AND activity.state = 'idle in transaction'
           AND held.relation = 'allocations_poolday'::regclass AND held.mode = 'RowShareLock'
+        LIMIT 1
     """
     deadline = time.monotonic() + timeout
-    caught = False
+    found = None
     with connection.cursor() as cursor:
-        while not caught and time.monotonic() < deadline:
-            cursor.execute(query, [workers.application_names[victim]])
-            caught = cursor.fetchone() is not None
+        while found is None and time.monotonic() < deadline:
+            cursor.execute(query, [list(names)])
+            found = cursor.fetchone()
+    victim = names[found[0]] if found is not None else candidates[0]
     workers.kill(victim)
-    return caught
+    return victim, found is not None
 
 
 def _sessions_of(workers: Workers, name: str) -> int:
@@ -503,7 +510,7 @@ def test_a_worker_killed_mid_run_loses_no_application_and_decides_none_twice(
     ]
     ids = [draft.pk for draft in drafts]
     workers = start_workers(3, visibility_timeout=VISIBILITY_TIMEOUT)
-    victim, *survivors = workers.alive()
+    started = workers.alive()
     decided = Application.objects.filter(pk__in=ids).exclude(status=Status.SUBMITTED)
     decided = decided.exclude(status=Status.DRAFT)
 
@@ -513,8 +520,9 @@ def test_a_worker_killed_mid_run_loses_no_application_and_decides_none_twice(
     submitter.start()
     try:
         wait_until(lambda: decided.count() >= len(ids) // 3, timeout=120, what="a third decided")
-        caught_inside = kill_inside_a_decision(workers, victim, timeout=15)
+        victim, caught_inside = kill_inside_a_decision(workers, started, timeout=15)
         killed_at = time.monotonic()
+        survivors = [name for name in started if name != victim]
     finally:
         submitter.join(timeout=120)
     assert not submitter.is_alive()
