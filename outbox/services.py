@@ -11,6 +11,7 @@ relays never publish the same row twice; SQLite has one writer at a time anyway.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.utils.imports import symbol_by_name
 
@@ -54,7 +55,7 @@ def effect_add(*, task: str, args: Sequence[Any], queue: str, key: str = "") -> 
     it is published at once if the broker answers; otherwise the relay publishes it later.
     Never raises for the broker."""
     effect = Effect.objects.create(task=task, args=list(args), queue=queue, key=key)
-    transaction.on_commit(partial(publish_after_commit, effect.pk), robust=True)
+    _after_commit([effect.pk])
     return effect
 
 
@@ -66,9 +67,34 @@ def effects_add(effects: Sequence[Effect]) -> list[Effect]:
     if not effects:
         return []
     rows = Effect.objects.bulk_create(effects)
-    for row in rows:
-        transaction.on_commit(partial(publish_after_commit, row.pk), robust=True)
+    _after_commit([row.pk for row in rows])
     return rows
+
+
+# The effects this thread wrote whose publication at commit has not run yet. Every effect
+# has its own on-commit callback, but the first to run publishes all of them, in one
+# transaction and one UPDATE: a transaction that writes many effects (a cycle's mails and
+# scheduler calls, a burst of submissions) publishes them together. An id whose
+# transaction rolled back stays here until then and is not found: harmless.
+_waiting = threading.local()
+
+
+def _after_commit(effect_ids: list[int]) -> None:
+    waiting: set[int] = getattr(_waiting, "ids", None) or set()
+    waiting.update(effect_ids)
+    _waiting.ids = waiting
+    for effect_id in effect_ids:
+        transaction.on_commit(partial(publish_after_commit, effect_id), robust=True)
+
+
+def _take_waiting(effect_id: int) -> list[int]:
+    """The ids to publish now: every waiting one, if `effect_id` is still among them (else
+    an earlier callback of its transaction published it already)."""
+    waiting: set[int] = getattr(_waiting, "ids", None) or set()
+    if effect_id not in waiting:
+        return []
+    _waiting.ids = set()
+    return sorted(waiting)
 
 
 def effect_on_its_way(*, key: str) -> bool:
@@ -87,7 +113,7 @@ def effect_waiting(*, key: str) -> bool:
 # --- publishing --------------------------------------------------------------------------------
 
 
-def _send(effect: Effect) -> None:
+def _send(effect: Effect, producer: Any) -> None:
     """One Celery message for one delivery of the row; the delivery number travels with it."""
     from portal.celery import app
 
@@ -98,26 +124,43 @@ def _send(effect: Effect) -> None:
         queue=effect.queue,
         task_id=f"outbox-{effect.pk}-{effect.delivery}",
         retry=False,
+        producer=producer,
     )
 
 
-def _publish_locked(rows: Iterable[Effect], now: datetime) -> list[Effect]:
-    """Publish locked rows one by one under a new delivery number each; stops at the first
-    the broker refuses. Answers the rows published (the caller saves them)."""
-    published = []
-    for row in rows:
-        row.delivery += 1
-        row.state = Effect.State.PUBLISHED
-        row.published_at = now
-        row.claimed_by = ""
-        row.claimed_at = None
-        row.lease_until = None
-        try:
-            _send(row)
-        except Exception as error:  # kombu, redis-py and socket errors alike
-            logger.warning("outbox: the broker did not take %s: %s", row, error)
-            break
-        published.append(row)
+def _publish_locked(rows: Sequence[Effect], now: datetime) -> list[Effect]:
+    """Publish locked rows one by one, through one producer, under a new delivery number
+    each; stops at the first the broker refuses. Saves the rows published in one UPDATE
+    (each row's delivery goes up by one, as in memory: the rows are locked) and answers
+    them."""
+    from portal.celery import app
+
+    published: list[Effect] = []
+    if not rows:
+        return published
+    try:
+        with app.producer_or_acquire() as producer:
+            for row in rows:
+                row.delivery += 1
+                row.state = Effect.State.PUBLISHED
+                row.published_at = now
+                row.claimed_by = ""
+                row.claimed_at = None
+                row.lease_until = None
+                _send(row, producer)
+                published.append(row)
+    except Exception as error:  # kombu, redis-py and socket errors alike
+        refused = rows[len(published)]
+        logger.warning("outbox: the broker did not take %s: %s", refused, error)
+    if published:
+        Effect.objects.filter(pk__in=[row.pk for row in published]).update(
+            state=Effect.State.PUBLISHED,
+            delivery=F("delivery") + 1,
+            published_at=now,
+            claimed_by="",
+            claimed_at=None,
+            lease_until=None,
+        )
     return published
 
 
@@ -156,14 +199,19 @@ def run_eagerly(effect_id: int) -> None:
 
 
 def publish_after_commit(effect_id: int) -> None:
-    """Publish one row right after its cause committed; on any failure leave it pending for
-    the relay. Never raises: the request that caused it has already succeeded."""
+    """Publish a row right after its cause committed, with every other row this thread
+    wrote and has not published yet; on any failure leave them pending for the relay.
+    Never raises: the request that caused it has already succeeded."""
     global _broker_quiet_until
+    effect_ids = _take_waiting(effect_id)
+    if not effect_ids:
+        return
     if _eager():
-        try:
-            run_eagerly(effect_id)
-        except Exception:
-            logger.warning("outbox: running effect %s eagerly failed", effect_id, exc_info=True)
+        for one in effect_ids:
+            try:
+                run_eagerly(one)
+            except Exception:
+                logger.warning("outbox: running effect %s eagerly failed", one, exc_info=True)
         return
     if wake_relay is not None:
         wake_relay()
@@ -173,17 +221,17 @@ def publish_after_commit(effect_id: int) -> None:
     try:
         with transaction.atomic():
             rows = list(
-                Effect.objects.select_for_update(skip_locked=True).filter(
-                    pk=effect_id, state=Effect.State.PENDING
-                )
+                Effect.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=effect_ids, state=Effect.State.PENDING)
+                .order_by("pk")
             )
             published = _publish_locked(rows, timezone.now())
-            if published:
-                Effect.objects.bulk_update(published, _PUBLISHED_FIELDS)
-            elif rows:
+            if len(published) < len(rows):
                 _broker_quiet_until = time.monotonic() + BROKER_QUIET_SECONDS
     except Exception:
-        logger.warning("outbox: publishing effect %s after commit failed", effect_id, exc_info=True)
+        logger.warning(
+            "outbox: publishing effects %s after commit failed", effect_ids, exc_info=True
+        )
 
 
 def _due(now: datetime, *, heartbeats: bool = True) -> Q:
@@ -269,8 +317,6 @@ def effects_publish(
             .order_by("id")[:limit]
         )
         published = _publish_locked(rows, now)
-        if published:
-            Effect.objects.bulk_update(published, _PUBLISHED_FIELDS)
     again = [row for row in published if row.delivery > 1]
     if again:
         logger.info("outbox: published %s effects again, e.g. %s", len(again), again[0])

@@ -31,7 +31,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any], str, int
     outside world."""
     messages: list[tuple[str, list[Any], str, int]] = []
 
-    def send(effect: Effect) -> None:
+    def send(effect: Effect, producer: Any = None) -> None:
         messages.append((effect.task, effect.args, effect.queue, effect.delivery))
 
     monkeypatch.setattr(outbox, "_send", send)
@@ -82,7 +82,7 @@ def test_a_broker_away_at_commit_leaves_the_effect_pending_and_raises_nothing(
     draft, founder, monkeypatch, django_capture_on_commit_callbacks
 ):
     # given: a broker that refuses every message
-    def refuse(effect: Effect) -> None:
+    def refuse(effect: Effect, producer: Any = None) -> None:
         raise ConnectionRefusedError("the broker is away")
 
     monkeypatch.setattr(outbox, "_send", refuse)
@@ -169,7 +169,7 @@ def test_the_relay_stops_at_a_broker_that_refuses_and_keeps_the_rest_pending(
     # given: a broker that takes one message, then goes away
     taken: list[int] = []
 
-    def send(effect: Effect) -> None:
+    def send(effect: Effect, producer: Any = None) -> None:
         if taken:
             raise ConnectionRefusedError("the broker is away")
         taken.append(effect.pk)
@@ -374,7 +374,7 @@ def _relay_in_a_process(results: Any) -> None:
     connections.close_all()
     published: list[tuple[int, int]] = []
 
-    def send(effect: Effect) -> None:
+    def send(effect: Effect, producer: Any = None) -> None:
         time.sleep(0.005)  # long enough for the other relay to want the same rows
         published.append((effect.pk, effect.delivery))
 
