@@ -77,16 +77,29 @@ def _reset_producers(app: Celery) -> None:
 def publishing_to(
     app: Celery, url: str, *, transport_options: Mapping[str, Any] | None = None
 ) -> Iterator[None]:
-    """Make this process publish (and send control commands) to `url`, then restore."""
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    """Make this process publish (and send control commands) to `url`, then restore. The
+    read and write URLs are set too: Celery prefers the CELERY_BROKER_URL of the environment
+    (a benchmark's) to `broker_url`, but not to them."""
+    conf = app.conf
+    saved = (
+        conf.broker_url,
+        conf.get("broker_read_url"),
+        conf.get("broker_write_url"),
+        conf.broker_transport_options,
+    )
     _reset_producers(app)
-    app.conf.broker_url = url
-    app.conf.broker_transport_options = dict(transport_options or {})
+    conf.broker_url = conf.broker_read_url = conf.broker_write_url = url
+    conf.broker_transport_options = dict(transport_options or {})
     try:
         yield
     finally:
         _reset_producers(app)
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        (
+            conf.broker_url,
+            conf.broker_read_url,
+            conf.broker_write_url,
+            conf.broker_transport_options,
+        ) = saved
 
 
 def purge(app: Celery) -> int:
