@@ -4,10 +4,8 @@ with the portal's error codes, never a 500."""
 from __future__ import annotations
 
 import codecs
-import re
 from typing import Any
 
-import orjson
 from django.conf import settings
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
@@ -50,26 +48,6 @@ def _deeper_than(data: Any, limit: int) -> bool:
     return False
 
 
-# orjson reads an integer past 64 bits as a float, `json` as the integer it is: a body with
-# a run of 19 digits or more (in a number, or in a string: rare) is left to `json`.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-
-
-def _loads(raw: bytes, encoding: str, *, strict: bool) -> Any:
-    """The body's value. orjson (in C) reads a UTF-8 body the way `json` does (strictly: no
-    NaN or Infinity); what it refuses (a lone surrogate, a number past a float's range,
-    nesting past its limit, a body that is no JSON at all) is read by `json` as before,
-    which takes it or raises the error a client has always been given."""
-    if strict and codecs.lookup(encoding).name == "utf-8" and not _LONG_DIGITS.search(raw):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    text = codecs.decode(raw, encoding)
-    parse_constant = json.strict_constant if strict else None
-    return json.loads(text, parse_constant=parse_constant)
-
-
 class PortalJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
@@ -88,7 +66,9 @@ class PortalJSONParser(JSONParser):
             raw = stream.read() if limit is None else stream.read(limit + 1)
             if limit is not None and len(raw) > limit:
                 raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
-            data = _loads(raw, encoding, strict=self.strict)
+            text = codecs.decode(raw, encoding)
+            parse_constant = json.strict_constant if self.strict else None
+            data = json.loads(text, parse_constant=parse_constant)
         except RecursionError as error:
             raise exceptions.ParseError(TOO_DEEP) from error
         except ValueError as error:

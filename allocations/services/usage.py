@@ -282,17 +282,11 @@ def _store_orm(
     return {pk: locked[pk].used_gpu_seconds + seconds for pk, seconds in added.items()}
 
 
-# The staging table of one connection: created once, emptied at every commit. The records'
-# ids are laid out as UUIDv7's (the millisecond first, then random bits): a batch's records
-# go to one end of the primary key's index, not to 10,000 random pages of it.
+# The staging table of one connection: created once, emptied at every commit.
 STAGING_TABLE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS usage_staging (
     position integer NOT NULL,
-    id uuid NOT NULL DEFAULT encode(
-        set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-            substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-            FROM 1 FOR 6), 52, 1), 53, 1),
-        'hex')::uuid,
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     external_id text NOT NULL,
     allocation_id uuid NOT NULL,
     gpu_seconds bigint NOT NULL,
