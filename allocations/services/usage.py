@@ -125,10 +125,21 @@ def _candidates(
     energies: dict[Any, Decimal] = {}
     for index, record in enumerate(records):
         allocation_id = record["allocation"]
-        refusal = _refusal(record, source, windows.get(allocation_id), allocations, grace)
-        if refusal is not None:
-            _reject(result, index, *refusal)
-            continue
+        window = windows.get(allocation_id)
+        seconds, started, ended = record["gpu_seconds"], record["started_at"], record["ended_at"]
+        # A record that passes every check, told inline; `_refusal` says which one another
+        # fails (or passes it: a job of more GPU-seconds than the bound, long enough).
+        if not (
+            window is not None
+            and window[2]
+            and record["source"] == source
+            and 0 < seconds <= MAX_GPUS_PER_JOB
+            and window[0] <= started <= ended <= window[1]
+        ):
+            refusal = _refusal(record, source, window, allocations, grace)
+            if refusal is not None:
+                _reject(result, index, *refusal)
+                continue
         energy = record.get("energy_kwh")
         if energy is not None:
             # Most records of a batch report one of a few energies: each quantized once
@@ -138,15 +149,7 @@ def _candidates(
                 kwh = energies[energy] = Decimal(energy).quantize(KWH)
             energy = kwh
         external_id = record["external_id"]
-        candidate = Candidate(
-            index,
-            external_id,
-            allocation_id,
-            record["gpu_seconds"],
-            record["started_at"],
-            record["ended_at"],
-            energy,
-        )
+        candidate = Candidate(index, external_id, allocation_id, seconds, started, ended, energy)
         earlier = first_in_batch.setdefault(external_id, candidate)
         if earlier is candidate:
             candidates.append(candidate)

@@ -35,7 +35,7 @@ def clone_rows(
     with connection.cursor() as cursor, _without_triggers(cursor):
         cursor.execute(
             f'INSERT INTO "{table}" ({quoted}) SELECT {", ".join(expressions)} '
-            f'FROM "{table}" t, generate_series(%s, %s) g WHERE t."id" = %s',
+            f'FROM "{table}" t, generate_series(%s::integer, %s::integer) g WHERE t."id" = %s',
             [start + 1, start + count, template_id],
         )
 
