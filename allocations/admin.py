@@ -85,16 +85,20 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
 
     actions = ["delete_selected"]
 
+    def create_row(self, obj: Any, values: dict[str, Any], actor: User) -> Model:
+        """The service call that creates the admin's row; answers the row written."""
+        return services.inventory_create(model=type(obj), values=values, actor=actor)
+
+    def update_row(self, obj: Any, values: dict[str, Any], actor: User) -> None:
+        """The service call that changes the admin's row."""
+        services.inventory_update(instance=obj, values=values, actor=actor)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        actor = signed_in(request)
         if change:
-            values = _values_changed(obj, form.changed_data)
-            services.inventory_update(instance=obj, values=values, actor=signed_in(request))
+            self.update_row(obj, _values_changed(obj, form.changed_data), actor)
         else:
-            values = _values_to_create(obj)
-            created = services.inventory_create(
-                model=type(obj), values=values, actor=signed_in(request)
-            )
-            _adopt(obj, created)
+            _adopt(obj, self.create_row(obj, _values_to_create(obj), actor))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.inventory_delete(instance=obj, actor=signed_in(request))
@@ -351,13 +355,11 @@ class ProgramAdmin(ServiceAdmin):
         ("Review", {"fields": ("turnaround_days", "reviewers")}),
     )
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if change:
-            values = _values_changed(obj, form.changed_data)
-            services.program_update(program=obj, values=values, actor=signed_in(request))
-        else:
-            values = _values_to_create(obj)
-            _adopt(obj, services.program_create(values=values, actor=signed_in(request)))
+    def create_row(self, obj: Any, values: dict[str, Any], actor: User) -> Model:
+        return services.program_create(values=values, actor=actor)
+
+    def update_row(self, obj: Any, values: dict[str, Any], actor: User) -> None:
+        services.program_update(program=obj, values=values, actor=actor)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Not form.save_m2m(): the reviewers change through the service, audited.

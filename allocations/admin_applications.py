@@ -239,13 +239,13 @@ class ApplicationAdmin(ActionsOnlyAdmin):
         ),
     ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [
-            *(field.name for field in Application._meta.fields),
-            "gpu_hours_shown",
-            "reasons_shown",
-            "waiting",
-        ]
+    # Every field is read-only: the rows change only through the actions.
+    readonly_fields = [
+        *(field.name for field in Application._meta.fields),
+        "gpu_hours_shown",
+        "reasons_shown",
+        "waiting",
+    ]
 
     @admin.display(description="GPU-hours", ordering="gpu_hours")
     def gpu_hours_shown(self, application: Application) -> str:
@@ -383,11 +383,7 @@ class ReviewQueueAdmin(ApplicationAdmin):
         )
 
     def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         # One page per application, whichever list it was reached from.
         return HttpResponseRedirect(
