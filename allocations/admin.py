@@ -43,6 +43,7 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.services import inventory as services
+from portal.admin import ActionReport
 from portal.errors import DomainError
 
 # Rows the services derive from the inventory and delete with it (the capacity ledger). The
@@ -158,18 +159,11 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
         if not request.POST.get("post"):
             return django_delete_selected(self, request, queryset)
         actor = signed_in(request)
-        deleted = 0
-        for obj in queryset:
-            try:
-                with transaction.atomic():
+        with ActionReport(self, request, "deleted") as report:
+            for obj in queryset:
+                with report.row(obj), transaction.atomic():
                     self.log_deletions(request, type(obj)._default_manager.filter(pk=obj.pk))
                     services.inventory_delete(instance=obj, actor=actor)
-            except DomainError as error:
-                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-            else:
-                deleted += 1
-        if deleted:
-            self.message_user(request, f"{deleted} deleted.", messages.SUCCESS)
         return None
 
 

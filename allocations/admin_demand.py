@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts.authz import signed_in
 from allocations import quantities
-from allocations.admin_applications import _for_each
 from allocations.models import (
     Allocation,
     BackendCall,
@@ -27,7 +27,7 @@ from allocations.models import (
     UsageRecord,
 )
 from allocations.services import allocations as allocation_services
-from portal.admin import ReadOnlyAdmin, ReadOnlyInline
+from portal.admin import ActionReport, ConditionsFilter, ReadOnlyAdmin, ReadOnlyInline, every_field
 
 SECONDS_PER_HOUR = 3600
 
@@ -45,13 +45,11 @@ def _allocation_action(
     def action(
         admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
     ) -> None:
-        _for_each(
-            admin_view,
-            request,
-            queryset,
-            lambda allocation, **kw: service(allocation=allocation, **kw),
-            done,
-        )
+        actor = signed_in(request)
+        with ActionReport(admin_view, request, done) as report:
+            for allocation in queryset:
+                with report.row(allocation):
+                    service(allocation=allocation, actor=actor)
 
     action.__name__ = name
     return admin.action(description=description, permissions=["change"])(action)
@@ -150,13 +148,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         # (no Save: every field is) and shows its backend calls to whoever may view it.
         return admin.ModelAdmin.has_change_permission(self, request, obj)
 
-    # Every field is read-only: the rows change only through the actions.
-    readonly_fields = [
-        *(field.name for field in Allocation._meta.fields),
-        "granted_shown",
-        "used_shown",
-        "remaining_shown",
-    ]
+    readonly_fields = every_field(Allocation, "granted_shown", "used_shown", "remaining_shown")
 
     @admin.display(description="application", ordering="application__title")
     def title(self, allocation: Allocation) -> str:
@@ -185,21 +177,13 @@ class AllocationAdmin(ReadOnlyAdmin):
         return allocation.energy_mwh
 
 
-class OvercommittedFilter(admin.SimpleListFilter):
-    """The ledger's days reserved past what they hold (`past`), under one choice (`label`)."""
-
+class OvercommittedFilter(ConditionsFilter):
     title = "overcommitted"
     parameter_name = "overcommitted"
-    label = "Overcommitted: capacity shrank under commitments"
-    past = Q(capacity_gpu_hours__lt=F("committed_gpu_hours") + F("held_gpu_hours"))
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", self.label)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(self.past)
-        return queryset
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        past = Q(capacity_gpu_hours__lt=F("committed_gpu_hours") + F("held_gpu_hours"))
+        return {"yes": ("Overcommitted: capacity shrank under commitments", past)}
 
 
 @admin.register(PoolDay)
@@ -228,8 +212,10 @@ class PoolDayAdmin(ReadOnlyAdmin):
 
 class PowerOvercommittedFilter(OvercommittedFilter):
     title = "past the power envelope"
-    label = "Reserved energy past the envelope"
-    past = Q(envelope_wh__lt=F("committed_wh") + F("held_wh"))
+
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        past = Q(envelope_wh__lt=F("committed_wh") + F("held_wh"))
+        return {"yes": ("Reserved energy past the envelope", past)}
 
 
 @admin.register(SiteDay)
