@@ -4,8 +4,8 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_cache_control
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from accounts.serializers import (
 )
 from portal.apidocs import tags
 from portal.idempotency import idempotent
+from portal.lists import PagedListView
 from portal.schema import ErrorSerializer
 
 
@@ -80,22 +81,18 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
-class TokenListView(generics.GenericAPIView[AccessToken]):
-    serializer_class = TokenSerializer
-
-    def get_queryset(self) -> QuerySet[AccessToken]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return AccessToken.objects.none()
-        return selectors.token_list_for_user(user=signed_in(self.request))
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.SIGN_IN],
         summary="Your personal access tokens",
         responses=TokenSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(TokenSerializer(page, many=True).data)
+)
+class TokenListView(PagedListView[AccessToken]):
+    serializer_class = TokenSerializer
+
+    def rows(self) -> QuerySet[AccessToken]:
+        return selectors.token_list_for_user(user=signed_in(self.request))
 
     @extend_schema(
         tags=[tags.SIGN_IN],
@@ -124,23 +121,19 @@ class TokenDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OrganizationListView(generics.GenericAPIView[Organization]):
-    serializer_class = OrganizationSerializer
-    filterset_fields = ["kind", "country"]
-
-    def get_queryset(self) -> QuerySet[Organization]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Organization.objects.none()
-        return selectors.organization_list_for_user(user=signed_in(self.request))
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.ORGANIZATIONS],
         summary="Organizations you belong to (all, for operators)",
         responses=OrganizationSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(OrganizationSerializer(page, many=True).data)
+)
+class OrganizationListView(PagedListView[Organization]):
+    serializer_class = OrganizationSerializer
+    filterset_fields = ["kind", "country"]
+
+    def rows(self) -> QuerySet[Organization]:
+        return selectors.organization_list_for_user(user=signed_in(self.request))
 
     @extend_schema(
         tags=[tags.ORGANIZATIONS],
@@ -196,23 +189,19 @@ def _organization_for_admin(request: Request, organization_id: UUID) -> Organiza
     return organization
 
 
-class OrganizationMembersView(generics.GenericAPIView[Membership]):
-    serializer_class = MemberSerializer
-
-    def get_queryset(self) -> QuerySet[Membership]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
-            return Membership.objects.none()
-        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
-        return selectors.membership_list(organization=organization)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.ORGANIZATIONS],
         summary="The organization's members (its admins); people join by invitation",
         responses=MemberSerializer(many=True),
     )
-    def get(self, request: Request, organization_id: UUID) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+)
+class OrganizationMembersView(PagedListView[Membership]):
+    serializer_class = MemberSerializer
+
+    def rows(self) -> QuerySet[Membership]:
+        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
+        return selectors.membership_list(organization=organization)
 
 
 class OrganizationMemberView(APIView):
@@ -228,21 +217,19 @@ class OrganizationMemberView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SchedulerAccountListView(generics.GenericAPIView[User]):
-    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
-    serializer_class = SchedulerAccountSerializer
-
-    def get_queryset(self) -> QuerySet[User]:
-        return selectors.scheduler_account_list()
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.OPERATORS],
         summary="The scheduler service accounts (operators)",
         responses=SchedulerAccountSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(SchedulerAccountSerializer(page, many=True).data)
+)
+class SchedulerAccountListView(PagedListView[User]):
+    permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
+    serializer_class = SchedulerAccountSerializer
+
+    def rows(self) -> QuerySet[User]:
+        return selectors.scheduler_account_list()
 
     @extend_schema(
         tags=[tags.OPERATORS],
@@ -288,23 +275,19 @@ class SchedulerAccountTokenView(APIView):
         return response
 
 
-class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
-    serializer_class = InvitationSerializer
-
-    def get_queryset(self) -> QuerySet[Invitation]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
-            return Invitation.objects.none()
-        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
-        return selectors.invitation_list(organization=organization)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.ORGANIZATIONS],
         summary="The organization's invitations, newest first (its admins)",
         responses=InvitationSerializer(many=True),
     )
-    def get(self, request: Request, organization_id: UUID) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+)
+class OrganizationInvitationsView(PagedListView[Invitation]):
+    serializer_class = InvitationSerializer
+
+    def rows(self) -> QuerySet[Invitation]:
+        organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
+        return selectors.invitation_list(organization=organization)
 
     @extend_schema(
         tags=[tags.ORGANIZATIONS],
@@ -345,22 +328,18 @@ class OrganizationInvitationRevokeView(APIView):
         return Response(InvitationSerializer(invitation).data)
 
 
-class InvitationListView(generics.GenericAPIView[Invitation]):
-    serializer_class = ReceivedInvitationSerializer
-
-    def get_queryset(self) -> QuerySet[Invitation]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Invitation.objects.none()
-        return selectors.invitation_list_for_invitee(user=signed_in(self.request))
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         tags=[tags.SIGN_IN],
         summary="Invitations to your email that you can still accept or decline",
         responses=ReceivedInvitationSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ReceivedInvitationSerializer(page, many=True).data)
+)
+class InvitationListView(PagedListView[Invitation]):
+    serializer_class = ReceivedInvitationSerializer
+
+    def rows(self) -> QuerySet[Invitation]:
+        return selectors.invitation_list_for_invitee(user=signed_in(self.request))
 
 
 class InvitationAcceptView(APIView):
