@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_cache_control
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -33,8 +33,8 @@ from accounts.serializers import (
     TokenSerializer,
 )
 from portal.apidocs import tags
+from portal.endpoints import PagedListView, created, paged_list, validated
 from portal.idempotency import idempotent
-from portal.lists import PagedListView
 from portal.schema import ErrorSerializer
 
 
@@ -66,9 +66,8 @@ class TokenObtainView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        serializer = TokenObtainInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.token_obtain(request=request._request, **serializer.validated_data)
+        values = validated(TokenObtainInputSerializer, request.data)
+        issued = services.token_obtain(request=request._request, **values)
         return _issued(issued)
 
 
@@ -81,13 +80,7 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.SIGN_IN],
-        summary="Your personal access tokens",
-        responses=TokenSerializer(many=True),
-    )
-)
+@paged_list(tags.SIGN_IN, "Your personal access tokens")
 class TokenListView(PagedListView[AccessToken]):
     serializer_class = TokenSerializer
 
@@ -102,9 +95,8 @@ class TokenListView(PagedListView[AccessToken]):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = TokenCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.token_create(user=signed_in(request), **serializer.validated_data)
+        values = validated(TokenCreateInputSerializer, request.data)
+        issued = services.token_create(user=signed_in(request), **values)
         return _issued(issued)
 
 
@@ -121,13 +113,7 @@ class TokenDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="Organizations you belong to (all, for operators)",
-        responses=OrganizationSerializer(many=True),
-    )
-)
+@paged_list(tags.ORGANIZATIONS, "Organizations you belong to (all, for operators)")
 class OrganizationListView(PagedListView[Organization]):
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind", "country"]
@@ -142,12 +128,9 @@ class OrganizationListView(PagedListView[Organization]):
         responses={201: OrganizationSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = OrganizationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        organization = services.organization_create(
-            creator=signed_in(request), **serializer.validated_data
-        )
-        return Response(OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
+        values = validated(OrganizationCreateInputSerializer, request.data)
+        organization = services.organization_create(creator=signed_in(request), **values)
+        return created(OrganizationSerializer, organization)
 
 
 class OrganizationDetailView(APIView):
@@ -189,12 +172,8 @@ def _organization_for_admin(request: Request, organization_id: UUID) -> Organiza
     return organization
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="The organization's members (its admins); people join by invitation",
-        responses=MemberSerializer(many=True),
-    )
+@paged_list(
+    tags.ORGANIZATIONS, "The organization's members (its admins); people join by invitation"
 )
 class OrganizationMembersView(PagedListView[Membership]):
     serializer_class = MemberSerializer
@@ -217,13 +196,7 @@ class OrganizationMemberView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.OPERATORS],
-        summary="The scheduler service accounts (operators)",
-        responses=SchedulerAccountSerializer(many=True),
-    )
-)
+@paged_list(tags.OPERATORS, "The scheduler service accounts (operators)")
 class SchedulerAccountListView(PagedListView[User]):
     permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
     serializer_class = SchedulerAccountSerializer
@@ -244,12 +217,9 @@ class SchedulerAccountListView(PagedListView[User]):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = SchedulerAccountCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        account = services.scheduler_account_create(
-            actor=signed_in(request), **serializer.validated_data
-        )
-        return Response(SchedulerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+        values = validated(SchedulerAccountCreateInputSerializer, request.data)
+        account = services.scheduler_account_create(actor=signed_in(request), **values)
+        return created(SchedulerAccountSerializer, account)
 
 
 class SchedulerAccountTokenView(APIView):
@@ -264,24 +234,15 @@ class SchedulerAccountTokenView(APIView):
     @idempotent
     def post(self, request: Request, account_id: UUID) -> Response:
         account = selectors.scheduler_account_get(account_id=account_id)
-        serializer = SchedulerTokenIssueInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.scheduler_token_issue(
-            account=account, actor=signed_in(request), **serializer.validated_data
-        )
+        values = validated(SchedulerTokenIssueInputSerializer, request.data)
+        issued = services.scheduler_token_issue(account=account, actor=signed_in(request), **values)
         body = {**TokenSerializer(issued.token).data, "token": issued.secret}
         response = Response(body, status=status.HTTP_201_CREATED)
         patch_cache_control(response, no_store=True)  # the secret: never kept by a cache
         return response
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="The organization's invitations, newest first (its admins)",
-        responses=InvitationSerializer(many=True),
-    )
-)
+@paged_list(tags.ORGANIZATIONS, "The organization's invitations, newest first (its admins)")
 class OrganizationInvitationsView(PagedListView[Invitation]):
     serializer_class = InvitationSerializer
 
@@ -304,12 +265,11 @@ class OrganizationInvitationsView(PagedListView[Invitation]):
     )
     def post(self, request: Request, organization_id: UUID) -> Response:
         organization = _organization_for_admin(request, organization_id)
-        serializer = InvitationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        values = validated(InvitationCreateInputSerializer, request.data)
         invitation = services.invitation_create(
-            organization=organization, actor=signed_in(request), **serializer.validated_data
+            organization=organization, actor=signed_in(request), **values
         )
-        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+        return created(InvitationSerializer, invitation)
 
 
 class OrganizationInvitationRevokeView(APIView):
@@ -328,13 +288,7 @@ class OrganizationInvitationRevokeView(APIView):
         return Response(InvitationSerializer(invitation).data)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.SIGN_IN],
-        summary="Invitations to your email that you can still accept or decline",
-        responses=ReceivedInvitationSerializer(many=True),
-    )
-)
+@paged_list(tags.SIGN_IN, "Invitations to your email that you can still accept or decline")
 class InvitationListView(PagedListView[Invitation]):
     serializer_class = ReceivedInvitationSerializer
 

@@ -37,7 +37,7 @@ from allocations.serializers.inventory import (
     WindowQuerySerializer,
 )
 from portal.apidocs import tags
-from portal.lists import PagedListView
+from portal.endpoints import PagedListView, created, paged_list, validated
 from portal.serializers import DAY_SCHEMA
 
 INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
@@ -69,15 +69,13 @@ class InventoryCollectionView(PagedListView[Any]):
     def post(self, request: Request, **kwargs: Any) -> Response:
         parent = self.parent()
         context = {"request": request, self.parent_field or "parent": parent}
-        serializer = self.write_serializer_class(data=request.data, context=context)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(self.write_serializer_class, request.data, context=context)
         if parent is not None:
             values[self.parent_field] = parent
         instance = services.inventory_create(
             model=self.model, values=values, actor=signed_in(request)
         )
-        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
+        return created(self.get_serializer_class(), instance)
 
 
 class InventoryItemView(APIView):
@@ -104,12 +102,15 @@ class InventoryItemView(APIView):
             "request": request,
             self.parent_field or "parent": getattr(instance, self.parent_field, None),
         }
-        serializer = self.write_serializer_class(
-            instance, data=request.data, partial=True, context=context
+        values = validated(
+            self.write_serializer_class,
+            request.data,
+            instance=instance,
+            partial=True,
+            context=context,
         )
-        serializer.is_valid(raise_exception=True)
         instance = services.inventory_update(
-            instance=instance, values=serializer.validated_data, actor=signed_in(request)
+            instance=instance, values=values, actor=signed_in(request)
         )
         return Response(self.serializer_class(instance).data)
 
@@ -280,9 +281,7 @@ class PoolAvailabilityView(APIView):
     )
     def get(self, request: Request, pk: UUID) -> Response:
         pool = get_object_or_404(GpuPool.objects.select_related("site", "accelerator"), pk=pk)
-        query = WindowQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        window = query.validated_data
+        window = validated(WindowQuerySerializer, request.query_params)
         pool_days = selectors.pool_capacity_days(pool=pool, **window)
         site_days = selectors.site_power_days(site=pool.site, **window)
         rows = [
@@ -292,13 +291,7 @@ class PoolAvailabilityView(APIView):
         return Response(PoolDaySerializer(rows, many=True).data)
 
 
-@extend_schema_view(
-    get=extend_schema(
-        tags=[tags.PROGRAMS_AND_CAPACITY],
-        summary="Open programs and their rules (all, for operators)",
-        responses=ProgramSerializer(many=True),
-    )
-)
+@paged_list(tags.PROGRAMS_AND_CAPACITY, "Open programs and their rules (all, for operators)")
 class ProgramListView(PagedListView[Program]):
     permission_classes = INVENTORY_PERMISSIONS
     serializer_class = ProgramSerializer
@@ -313,14 +306,12 @@ class ProgramListView(PagedListView[Program]):
         responses={201: ProgramSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = ProgramWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(ProgramWriteSerializer, request.data)
         reviewers = values.pop("reviewers", [])
         program = services.program_create(
             values=values, reviewers=reviewers, actor=signed_in(request)
         )
-        return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
+        return created(ProgramSerializer, program)
 
 
 class ProgramDetailView(APIView):
@@ -344,9 +335,7 @@ class ProgramDetailView(APIView):
     )
     def patch(self, request: Request, pk: UUID) -> Response:
         program = self.get_object(request, pk)
-        serializer = ProgramWriteSerializer(program, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(ProgramWriteSerializer, request.data, instance=program, partial=True)
         reviewers = values.pop("reviewers", None)
         program = services.program_update(
             program=program, values=values, reviewers=reviewers, actor=signed_in(request)

@@ -19,6 +19,7 @@ from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.services import allocations as services
 from portal.apidocs import tags
+from portal.endpoints import validated
 from portal.serializers import StrictSerializer
 
 
@@ -48,9 +49,8 @@ class _OperatorAllocationAction(APIView):
         authz.require_operator(actor=user)
         arguments: dict[str, Any] = {}
         if body is not None:
-            serializer = body(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            arguments = {"note": serializer.validated_data.get("reason", "")}
+            values = validated(body, request.data)
+            arguments = {"note": values.get("reason", "")}
         allocation = type(self).service(allocation=allocation, actor=user, **arguments)
         return Response(AllocationSerializer(allocation).data)
 
