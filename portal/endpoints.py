@@ -31,6 +31,22 @@ def created(serializer_class: type[serializers.BaseSerializer[Any]], instance: A
     return Response(serializer_class(instance).data, status=status.HTTP_201_CREATED)
 
 
+def post_documented(
+    tag: str, summary: str, *, request: Any, responses: Any, description: str | None = None
+) -> Callable[[type[Any]], type[Any]]:
+    """Class decorator: the documentation of a view's POST, for a view whose POST is its
+    base's (one base for several actions)."""
+    return extend_schema_view(
+        post=extend_schema(
+            tags=[tag],
+            summary=summary,
+            description=description,
+            request=request,
+            responses=responses,
+        )
+    )
+
+
 def paged_list(tag: str, summary: str, description: str | None = None) -> Callable[[View], View]:
     """Class decorator: the documentation of a list view's GET, a page of its serializer's
     rows, under `tag` with `summary`."""

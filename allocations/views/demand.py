@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,7 +31,7 @@ from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from audit.models import AuditEvent
 from portal.apidocs import tags
-from portal.endpoints import PagedListView, paged_list
+from portal.endpoints import PagedListView, paged_list, post_documented
 from portal.errors import NotAllowed
 from portal.idempotency import idempotent
 from portal.pagination import KeysetPagination, OldestFirstKeysetPagination
@@ -183,26 +183,19 @@ class _ReviewerDecisionView(_ApplicationActionView):
         return self.answer(application)
 
 
-@extend_schema_view(
-    post=extend_schema(
-        tags=[tags.REVIEWS],
-        summary="Approve an application in review (its program's reviewers)",
-        request=DecisionInputSerializer,
-        responses=ApplicationSerializer,
+def _decision_documented(summary: str) -> Any:
+    """Class decorator: the documentation of a reviewer's decision."""
+    return post_documented(
+        tags.REVIEWS, summary, request=DecisionInputSerializer, responses=ApplicationSerializer
     )
-)
+
+
+@_decision_documented("Approve an application in review (its program's reviewers)")
 class ApplicationApproveView(_ReviewerDecisionView):
     decide = services.application_approve
 
 
-@extend_schema_view(
-    post=extend_schema(
-        tags=[tags.REVIEWS],
-        summary="Reject an application in review or waitlisted (its program's reviewers)",
-        request=DecisionInputSerializer,
-        responses=ApplicationSerializer,
-    )
-)
+@_decision_documented("Reject an application in review or waitlisted (its program's reviewers)")
 class ApplicationRejectView(_ReviewerDecisionView):
     decide = services.application_reject
 

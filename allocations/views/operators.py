@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,7 +18,7 @@ from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.services import allocations as services
 from portal.apidocs import tags
-from portal.endpoints import validated
+from portal.endpoints import post_documented, validated
 from portal.serializers import StrictSerializer
 
 
@@ -58,14 +57,13 @@ def _documented(summary: str, description: str | None = None) -> Any:
     """Class decorator: the documentation of an operator's action on an allocation."""
 
     def document(view: type[_OperatorAllocationAction]) -> Any:
-        action = extend_schema(
-            tags=[tags.OPERATORS],
-            summary=summary,
+        return post_documented(
+            tags.OPERATORS,
+            summary,
             description=description,
             request=view.body,
             responses=AllocationSerializer,
-        )
-        return extend_schema_view(post=action)(view)
+        )(view)
 
     return document
 
