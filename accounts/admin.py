@@ -33,7 +33,13 @@ from accounts.models import (
     User,
     validate_scheduler_source,
 )
-from portal.admin import ActionsOnlyAdmin, ReadOnlyAdmin, ReadOnlyInline
+from portal.admin import (
+    ActionReport,
+    ActionsOnlyAdmin,
+    ConditionsFilter,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+)
 from portal.errors import DomainError
 
 
@@ -225,19 +231,15 @@ class SchedulerAccountAdmin(admin.ModelAdmin[SchedulerAccount]):
         return False
 
 
-class VerifiedFilter(admin.SimpleListFilter):
+class VerifiedFilter(ConditionsFilter):
     title = "verified"
     parameter_name = "verified"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Verified"), ("no", "Not verified")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(verified_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(verified_at__isnull=True)
-        return queryset
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        return {
+            "yes": ("Verified", Q(verified_at__isnull=False)),
+            "no": ("Not verified", Q(verified_at__isnull=True)),
+        }
 
 
 @admin.action(description="Verify selected organizations", permissions=["change"])
@@ -248,16 +250,10 @@ def verify_selected(
     actor = signed_in(request)
     pending = list(queryset.filter(verified_at__isnull=True))
     already = queryset.count() - len(pending)
-    verified = 0
-    for organization in pending:
-        try:
-            services.organization_verify(organization=organization, actor=actor)
-        except DomainError as error:
-            model_admin.message_user(request, f"{organization}: {error.message}", messages.ERROR)
-        else:
-            verified += 1
-    if verified:
-        model_admin.message_user(request, f"{verified} organization(s) verified.", messages.SUCCESS)
+    with ActionReport(model_admin, request, "organization(s) verified") as report:
+        for organization in pending:
+            with report.row(organization):
+                services.organization_verify(organization=organization, actor=actor)
     if already:
         model_admin.message_user(
             request, f"{already} organization(s) were already verified.", messages.INFO
@@ -310,17 +306,11 @@ def revoke_invitations(
 ) -> None:
     """Revoke each pending invitation through the service (audited); others are left."""
     actor = signed_in(request)
-    revoked = 0
-    for invitation in queryset.filter(status=InvitationStatus.PENDING).select_related(
-        "organization"
-    ):
-        try:
-            services.invitation_revoke(invitation=invitation, actor=actor)
-        except DomainError as error:
-            model_admin.message_user(request, f"{invitation}: {error.message}", messages.ERROR)
-        else:
-            revoked += 1
-    model_admin.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+    pending = queryset.filter(status=InvitationStatus.PENDING).select_related("organization")
+    with ActionReport(model_admin, request, "invitation(s) revoked", report_none=True) as report:
+        for invitation in pending:
+            with report.row(invitation):
+                services.invitation_revoke(invitation=invitation, actor=actor)
 
 
 @admin.register(Invitation)
@@ -344,22 +334,17 @@ class InvitationAdmin(ActionsOnlyAdmin):
         return invitation.current_status
 
 
-class TokenStatusFilter(admin.SimpleListFilter):
+class TokenStatusFilter(ConditionsFilter):
     title = "status"
     parameter_name = "status"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    def conditions(self) -> dict[str, tuple[str, Q]]:
         now = timezone.now()
-        if self.value() == "active":
-            return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
-        if self.value() == "expired":
-            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
-        if self.value() == "revoked":
-            return queryset.filter(revoked_at__isnull=False)
-        return queryset
+        return {
+            "active": ("Active", Q(revoked_at__isnull=True, expires_at__gt=now)),
+            "expired": ("Expired", Q(revoked_at__isnull=True, expires_at__lte=now)),
+            "revoked": ("Revoked", Q(revoked_at__isnull=False)),
+        }
 
 
 @admin.action(description="Revoke selected tokens", permissions=["change"])
@@ -368,15 +353,10 @@ def revoke_selected(
 ) -> None:
     """Revoke each token still unrevoked through the service (audited)."""
     actor = signed_in(request)
-    revoked = 0
-    for token in queryset.filter(revoked_at__isnull=True):
-        try:
-            services.token_revoke(token=token, actor=actor)
-        except DomainError as error:
-            model_admin.message_user(request, f"{token}: {error.message}", messages.ERROR)
-        else:
-            revoked += 1
-    model_admin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+    with ActionReport(model_admin, request, "token(s) revoked", report_none=True) as report:
+        for token in queryset.filter(revoked_at__isnull=True):
+            with report.row(token):
+                services.token_revoke(token=token, actor=actor)
 
 
 @admin.register(AccessToken)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import (
@@ -17,6 +16,7 @@ from accounts.models import (
     Organization,
     User,
 )
+from portal.queries import first_or_404
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
@@ -29,10 +29,7 @@ def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
 
 def organization_get_for_user(*, user: User, organization_id: UUID | str) -> Organization:
     """One organization the user may see; any other answers 404."""
-    organization = organization_list_for_user(user=user).filter(pk=organization_id).first()
-    if organization is None:
-        raise Http404
-    return organization
+    return first_or_404(organization_list_for_user(user=user).filter(pk=organization_id))
 
 
 def organization_is_admin(*, user: User, organization: Organization) -> bool:
@@ -53,10 +50,7 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
 
 
 def membership_get(*, organization: Organization, user_id: UUID | str) -> Membership:
-    membership = membership_list(organization=organization).filter(user_id=user_id).first()
-    if membership is None:
-        raise Http404
-    return membership
+    return first_or_404(membership_list(organization=organization).filter(user_id=user_id))
 
 
 def token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
@@ -64,10 +58,7 @@ def token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
 
 
 def token_get_for_user(*, user: User, token_id: UUID | str) -> AccessToken:
-    token = token_list_for_user(user=user).filter(pk=token_id).first()
-    if token is None:
-        raise Http404
-    return token
+    return first_or_404(token_list_for_user(user=user).filter(pk=token_id))
 
 
 def user_with_memberships(*, user: User) -> User:
@@ -80,10 +71,7 @@ def scheduler_account_list() -> QuerySet[User]:
 
 
 def scheduler_account_get(*, account_id: UUID | str) -> User:
-    account = scheduler_account_list().filter(pk=account_id).first()
-    if account is None:
-        raise Http404
-    return account
+    return first_or_404(scheduler_account_list().filter(pk=account_id))
 
 
 def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
@@ -96,10 +84,7 @@ def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, organization: Organization, invitation_id: UUID | str) -> Invitation:
-    invitation = invitation_list(organization=organization).filter(pk=invitation_id).first()
-    if invitation is None:
-        raise Http404
-    return invitation
+    return first_or_404(invitation_list(organization=organization).filter(pk=invitation_id))
 
 
 def invitation_list_for_invitee(*, user: User) -> QuerySet[Invitation]:
@@ -118,11 +103,8 @@ def invitation_list_for_invitee(*, user: User) -> QuerySet[Invitation]:
 def invitation_get_for_invitee(*, user: User, invitation_id: UUID | str) -> Invitation:
     """One invitation sent to the user's email, in any status (answering a used one is a
     conflict, not a mystery); anyone else's answers 404."""
-    invitation = (
-        Invitation.objects.filter(pk=invitation_id, email=user.email.lower())
-        .select_related("organization")
-        .first()
+    return first_or_404(
+        Invitation.objects.filter(pk=invitation_id, email=user.email.lower()).select_related(
+            "organization"
+        )
     )
-    if invitation is None:
-        raise Http404
-    return invitation

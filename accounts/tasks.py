@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from accounts import notifications
+from accounts.services import idempotency_key_purge_expired, token_purge_expired
 from portal.mail import mail_task, send
 
 
@@ -38,13 +39,9 @@ def send_invitation(invitation_id: str) -> int:
 
 @shared_task
 def purge_expired_tokens() -> int:
-    from accounts.services import token_purge_expired
-
     return token_purge_expired()
 
 
 @shared_task
 def purge_expired_idempotency_keys() -> int:
-    from accounts.services import idempotency_key_purge_expired
-
     return idempotency_key_purge_expired()

@@ -5,7 +5,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +33,7 @@ from accounts.serializers import (
     TokenSerializer,
 )
 from portal.apidocs import tags
+from portal.endpoints import PagedListView, created, paged_list, validated
 from portal.idempotency import idempotent
 from portal.schema import ErrorSerializer
 
@@ -65,9 +66,8 @@ class TokenObtainView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        serializer = TokenObtainInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.token_obtain(request=request._request, **serializer.validated_data)
+        values = validated(TokenObtainInputSerializer, request.data)
+        issued = services.token_obtain(request=request._request, **values)
         return _issued(issued)
 
 
@@ -80,22 +80,12 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
-class TokenListView(generics.GenericAPIView[AccessToken]):
+@paged_list(tags.SIGN_IN, "Your personal access tokens")
+class TokenListView(PagedListView[AccessToken]):
     serializer_class = TokenSerializer
 
-    def get_queryset(self) -> QuerySet[AccessToken]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return AccessToken.objects.none()
+    def rows(self) -> QuerySet[AccessToken]:
         return selectors.token_list_for_user(user=signed_in(self.request))
-
-    @extend_schema(
-        tags=[tags.SIGN_IN],
-        summary="Your personal access tokens",
-        responses=TokenSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(TokenSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.SIGN_IN],
@@ -105,9 +95,8 @@ class TokenListView(generics.GenericAPIView[AccessToken]):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = TokenCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.token_create(user=signed_in(request), **serializer.validated_data)
+        values = validated(TokenCreateInputSerializer, request.data)
+        issued = services.token_create(user=signed_in(request), **values)
         return _issued(issued)
 
 
@@ -124,23 +113,13 @@ class TokenDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OrganizationListView(generics.GenericAPIView[Organization]):
+@paged_list(tags.ORGANIZATIONS, "Organizations you belong to (all, for operators)")
+class OrganizationListView(PagedListView[Organization]):
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind", "country"]
 
-    def get_queryset(self) -> QuerySet[Organization]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Organization.objects.none()
+    def rows(self) -> QuerySet[Organization]:
         return selectors.organization_list_for_user(user=signed_in(self.request))
-
-    @extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="Organizations you belong to (all, for operators)",
-        responses=OrganizationSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(OrganizationSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.ORGANIZATIONS],
@@ -149,12 +128,9 @@ class OrganizationListView(generics.GenericAPIView[Organization]):
         responses={201: OrganizationSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = OrganizationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        organization = services.organization_create(
-            creator=signed_in(request), **serializer.validated_data
-        )
-        return Response(OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
+        values = validated(OrganizationCreateInputSerializer, request.data)
+        organization = services.organization_create(creator=signed_in(request), **values)
+        return created(OrganizationSerializer, organization)
 
 
 class OrganizationDetailView(APIView):
@@ -196,23 +172,15 @@ def _organization_for_admin(request: Request, organization_id: UUID) -> Organiza
     return organization
 
 
-class OrganizationMembersView(generics.GenericAPIView[Membership]):
+@paged_list(
+    tags.ORGANIZATIONS, "The organization's members (its admins); people join by invitation"
+)
+class OrganizationMembersView(PagedListView[Membership]):
     serializer_class = MemberSerializer
 
-    def get_queryset(self) -> QuerySet[Membership]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
-            return Membership.objects.none()
+    def rows(self) -> QuerySet[Membership]:
         organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
         return selectors.membership_list(organization=organization)
-
-    @extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="The organization's members (its admins); people join by invitation",
-        responses=MemberSerializer(many=True),
-    )
-    def get(self, request: Request, organization_id: UUID) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
 
 class OrganizationMemberView(APIView):
@@ -228,21 +196,13 @@ class OrganizationMemberView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SchedulerAccountListView(generics.GenericAPIView[User]):
+@paged_list(tags.OPERATORS, "The scheduler service accounts (operators)")
+class SchedulerAccountListView(PagedListView[User]):
     permission_classes = [*DEFAULT_PERMISSIONS, IsOperator]
     serializer_class = SchedulerAccountSerializer
 
-    def get_queryset(self) -> QuerySet[User]:
+    def rows(self) -> QuerySet[User]:
         return selectors.scheduler_account_list()
-
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="The scheduler service accounts (operators)",
-        responses=SchedulerAccountSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(SchedulerAccountSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.OPERATORS],
@@ -257,12 +217,9 @@ class SchedulerAccountListView(generics.GenericAPIView[User]):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = SchedulerAccountCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        account = services.scheduler_account_create(
-            actor=signed_in(request), **serializer.validated_data
-        )
-        return Response(SchedulerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+        values = validated(SchedulerAccountCreateInputSerializer, request.data)
+        account = services.scheduler_account_create(actor=signed_in(request), **values)
+        return created(SchedulerAccountSerializer, account)
 
 
 class SchedulerAccountTokenView(APIView):
@@ -277,34 +234,21 @@ class SchedulerAccountTokenView(APIView):
     @idempotent
     def post(self, request: Request, account_id: UUID) -> Response:
         account = selectors.scheduler_account_get(account_id=account_id)
-        serializer = SchedulerTokenIssueInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        issued = services.scheduler_token_issue(
-            account=account, actor=signed_in(request), **serializer.validated_data
-        )
+        values = validated(SchedulerTokenIssueInputSerializer, request.data)
+        issued = services.scheduler_token_issue(account=account, actor=signed_in(request), **values)
         body = {**TokenSerializer(issued.token).data, "token": issued.secret}
         response = Response(body, status=status.HTTP_201_CREATED)
         patch_cache_control(response, no_store=True)  # the secret: never kept by a cache
         return response
 
 
-class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
+@paged_list(tags.ORGANIZATIONS, "The organization's invitations, newest first (its admins)")
+class OrganizationInvitationsView(PagedListView[Invitation]):
     serializer_class = InvitationSerializer
 
-    def get_queryset(self) -> QuerySet[Invitation]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
-            return Invitation.objects.none()
+    def rows(self) -> QuerySet[Invitation]:
         organization = _organization_for_admin(self.request, self.kwargs["organization_id"])
         return selectors.invitation_list(organization=organization)
-
-    @extend_schema(
-        tags=[tags.ORGANIZATIONS],
-        summary="The organization's invitations, newest first (its admins)",
-        responses=InvitationSerializer(many=True),
-    )
-    def get(self, request: Request, organization_id: UUID) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.ORGANIZATIONS],
@@ -321,12 +265,11 @@ class OrganizationInvitationsView(generics.GenericAPIView[Invitation]):
     )
     def post(self, request: Request, organization_id: UUID) -> Response:
         organization = _organization_for_admin(request, organization_id)
-        serializer = InvitationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        values = validated(InvitationCreateInputSerializer, request.data)
         invitation = services.invitation_create(
-            organization=organization, actor=signed_in(request), **serializer.validated_data
+            organization=organization, actor=signed_in(request), **values
         )
-        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+        return created(InvitationSerializer, invitation)
 
 
 class OrganizationInvitationRevokeView(APIView):
@@ -345,22 +288,12 @@ class OrganizationInvitationRevokeView(APIView):
         return Response(InvitationSerializer(invitation).data)
 
 
-class InvitationListView(generics.GenericAPIView[Invitation]):
+@paged_list(tags.SIGN_IN, "Invitations to your email that you can still accept or decline")
+class InvitationListView(PagedListView[Invitation]):
     serializer_class = ReceivedInvitationSerializer
 
-    def get_queryset(self) -> QuerySet[Invitation]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Invitation.objects.none()
+    def rows(self) -> QuerySet[Invitation]:
         return selectors.invitation_list_for_invitee(user=signed_in(self.request))
-
-    @extend_schema(
-        tags=[tags.SIGN_IN],
-        summary="Invitations to your email that you can still accept or decline",
-        responses=ReceivedInvitationSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ReceivedInvitationSerializer(page, many=True).data)
 
 
 class InvitationAcceptView(APIView):

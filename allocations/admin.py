@@ -43,6 +43,7 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.services import inventory as services
+from portal.admin import ActionReport
 from portal.errors import DomainError
 
 # Rows the services derive from the inventory and delete with it (the capacity ledger). The
@@ -85,16 +86,20 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
 
     actions = ["delete_selected"]
 
+    def create_row(self, obj: Any, values: dict[str, Any], actor: User) -> Model:
+        """The service call that creates the admin's row; answers the row written."""
+        return services.inventory_create(model=type(obj), values=values, actor=actor)
+
+    def update_row(self, obj: Any, values: dict[str, Any], actor: User) -> None:
+        """The service call that changes the admin's row."""
+        services.inventory_update(instance=obj, values=values, actor=actor)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        actor = signed_in(request)
         if change:
-            values = _values_changed(obj, form.changed_data)
-            services.inventory_update(instance=obj, values=values, actor=signed_in(request))
+            self.update_row(obj, _values_changed(obj, form.changed_data), actor)
         else:
-            values = _values_to_create(obj)
-            created = services.inventory_create(
-                model=type(obj), values=values, actor=signed_in(request)
-            )
-            _adopt(obj, created)
+            _adopt(obj, self.create_row(obj, _values_to_create(obj), actor))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.inventory_delete(instance=obj, actor=signed_in(request))
@@ -154,18 +159,11 @@ class ServiceAdmin(admin.ModelAdmin[Any]):
         if not request.POST.get("post"):
             return django_delete_selected(self, request, queryset)
         actor = signed_in(request)
-        deleted = 0
-        for obj in queryset:
-            try:
-                with transaction.atomic():
+        with ActionReport(self, request, "deleted") as report:
+            for obj in queryset:
+                with report.row(obj), transaction.atomic():
                     self.log_deletions(request, type(obj)._default_manager.filter(pk=obj.pk))
                     services.inventory_delete(instance=obj, actor=actor)
-            except DomainError as error:
-                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-            else:
-                deleted += 1
-        if deleted:
-            self.message_user(request, f"{deleted} deleted.", messages.SUCCESS)
         return None
 
 
@@ -351,13 +349,11 @@ class ProgramAdmin(ServiceAdmin):
         ("Review", {"fields": ("turnaround_days", "reviewers")}),
     )
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if change:
-            values = _values_changed(obj, form.changed_data)
-            services.program_update(program=obj, values=values, actor=signed_in(request))
-        else:
-            values = _values_to_create(obj)
-            _adopt(obj, services.program_create(values=values, actor=signed_in(request)))
+    def create_row(self, obj: Any, values: dict[str, Any], actor: User) -> Model:
+        return services.program_create(values=values, actor=actor)
+
+    def update_row(self, obj: Any, values: dict[str, Any], actor: User) -> None:
+        services.program_update(program=obj, values=values, actor=actor)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Not form.save_m2m(): the reviewers change through the service, audited.

@@ -8,7 +8,6 @@ the applying organization."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts import authz
+from accounts.authz import signed_in
 from accounts.models import User
 from allocations.charts import request_chart
 from allocations.models import Application, ApplicationStatus
@@ -33,7 +33,7 @@ from allocations.reasons import message_of
 from allocations.selectors.console import application_decision_context
 from allocations.services import applications as services
 from audit.models import AuditEvent
-from portal.admin import ActionsOnlyAdmin
+from portal.admin import ActionReport, ActionsOnlyAdmin, every_field
 from portal.errors import DomainError
 
 EVENTS_SHOWN = 10
@@ -86,29 +86,6 @@ class DecisionForm(ActionForm):
     )
 
 
-def _for_each(
-    admin_view: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    service: Callable[..., Any],
-    done_message: str,
-    **arguments: Any,
-) -> int:
-    """Call a service for each selected row; a refusal is reported and the rest go on."""
-    user = request.user
-    assert isinstance(user, User)
-    done = 0
-    for row in queryset:
-        try:
-            service(row, actor=user, **arguments)
-            done += 1
-        except DomainError as error:
-            admin_view.message_user(request, f"{row}: {error.message}", messages.ERROR)
-    if done:
-        admin_view.message_user(request, f"{done} {done_message}.", messages.SUCCESS)
-    return done
-
-
 def _decide(
     admin_view: admin.ModelAdmin[Any],
     request: HttpRequest,
@@ -123,21 +100,14 @@ def _decide(
         admin_view.message_user(request, "Give a reason with the decision.", messages.ERROR)
         return
     decide = services.application_approve if approve else services.application_reject
+    actor = signed_in(request)
 
-    def one(application: Application, **kw: Any) -> None:
-        decide(application=application, **kw)
-        admin_view.log_change(
-            request, application, f"{'Approved' if approve else 'Rejected'}: {reason}"
-        )
-
-    _for_each(
-        admin_view,
-        request,
-        queryset.select_related("program"),
-        one,
-        "application(s) " + ("approved" if approve else "rejected"),
-        note=reason,
-    )
+    verb = "Approved" if approve else "Rejected"
+    with ActionReport(admin_view, request, f"application(s) {verb.lower()}") as report:
+        for application in queryset.select_related("program"):
+            with report.row(application):
+                decide(application=application, actor=actor, note=reason)
+                admin_view.log_change(request, application, f"{verb}: {reason}")
 
 
 @admin.action(description="Approve the selected applications (reviewers)", permissions=["change"])
@@ -239,13 +209,7 @@ class ApplicationAdmin(ActionsOnlyAdmin):
         ),
     ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [
-            *(field.name for field in Application._meta.fields),
-            "gpu_hours_shown",
-            "reasons_shown",
-            "waiting",
-        ]
+    readonly_fields = every_field(Application, "gpu_hours_shown", "reasons_shown", "waiting")
 
     @admin.display(description="GPU-hours", ordering="gpu_hours")
     def gpu_hours_shown(self, application: Application) -> str:
@@ -383,11 +347,7 @@ class ReviewQueueAdmin(ApplicationAdmin):
         )
 
     def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         # One page per application, whichever list it was reached from.
         return HttpResponseRedirect(

@@ -10,13 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts.authz import signed_in
 from allocations import quantities
-from allocations.admin_applications import _for_each
 from allocations.models import (
     Allocation,
     BackendCall,
@@ -27,7 +27,7 @@ from allocations.models import (
     UsageRecord,
 )
 from allocations.services import allocations as allocation_services
-from portal.admin import ReadOnlyAdmin, ReadOnlyInline
+from portal.admin import ActionReport, ConditionsFilter, ReadOnlyAdmin, ReadOnlyInline, every_field
 
 SECONDS_PER_HOUR = 3600
 
@@ -45,13 +45,11 @@ def _allocation_action(
     def action(
         admin_view: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Allocation]
     ) -> None:
-        _for_each(
-            admin_view,
-            request,
-            queryset,
-            lambda allocation, **kw: service(allocation=allocation, **kw),
-            done,
-        )
+        actor = signed_in(request)
+        with ActionReport(admin_view, request, done) as report:
+            for allocation in queryset:
+                with report.row(allocation):
+                    service(allocation=allocation, actor=actor)
 
     action.__name__ = name
     return admin.action(description=description, permissions=["change"])(action)
@@ -150,13 +148,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         # (no Save: every field is) and shows its backend calls to whoever may view it.
         return admin.ModelAdmin.has_change_permission(self, request, obj)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [
-            *(field.name for field in Allocation._meta.fields),
-            "granted_shown",
-            "used_shown",
-            "remaining_shown",
-        ]
+    readonly_fields = every_field(Allocation, "granted_shown", "used_shown", "remaining_shown")
 
     @admin.display(description="application", ordering="application__title")
     def title(self, allocation: Allocation) -> str:
@@ -185,19 +177,13 @@ class AllocationAdmin(ReadOnlyAdmin):
         return allocation.energy_mwh
 
 
-class OvercommittedFilter(admin.SimpleListFilter):
+class OvercommittedFilter(ConditionsFilter):
     title = "overcommitted"
     parameter_name = "overcommitted"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Overcommitted: capacity shrank under commitments")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(
-                capacity_gpu_hours__lt=F("committed_gpu_hours") + F("held_gpu_hours")
-            )
-        return queryset
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        past = Q(capacity_gpu_hours__lt=F("committed_gpu_hours") + F("held_gpu_hours"))
+        return {"yes": ("Overcommitted: capacity shrank under commitments", past)}
 
 
 @admin.register(PoolDay)
@@ -224,17 +210,12 @@ class PoolDayAdmin(ReadOnlyAdmin):
         return row.reserved_gpu_hours > row.capacity_gpu_hours
 
 
-class PowerOvercommittedFilter(admin.SimpleListFilter):
+class PowerOvercommittedFilter(OvercommittedFilter):
     title = "past the power envelope"
-    parameter_name = "overcommitted"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Reserved energy past the envelope")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(envelope_wh__lt=F("committed_wh") + F("held_wh"))
-        return queryset
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        past = Q(envelope_wh__lt=F("committed_wh") + F("held_wh"))
+        return {"yes": ("Reserved energy past the envelope", past)}
 
 
 @admin.register(SiteDay)
@@ -272,8 +253,19 @@ class QuotaUsageAdmin(ReadOnlyAdmin):
         return f"{row.program.org_cap_gpu_hours:,}"
 
 
+class AllocationRowAdmin(ReadOnlyAdmin):
+    """Rows of an allocation, listed and shown with its application and organization."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("allocation__application", "allocation__organization")
+        )
+
+
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(AllocationRowAdmin):
     list_display = [
         "source",
         "external_id",
@@ -291,17 +283,9 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         "allocation__application__title",
     ]
     date_hierarchy = "ended_at"
-    list_select_related = ["allocation__application", "allocation__organization"]
     fields = ("source", "external_id", "allocation", "gpu_hours", "gpu_seconds", "started_at",
               "ended_at", "energy_kwh", "received_at")  # fmt: skip
     readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[UsageRecord]:
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("allocation__application", "allocation__organization")
-        )
 
     @admin.display(description="GPU-hours", ordering="gpu_seconds")
     def gpu_hours(self, record: UsageRecord) -> str:
@@ -309,7 +293,7 @@ class UsageRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BackendCall)
-class BackendCallAdmin(ReadOnlyAdmin):
+class BackendCallAdmin(AllocationRowAdmin):
     """What the scheduler was told, and how it went: the recording backend's record."""
 
     list_display = [
@@ -323,14 +307,6 @@ class BackendCallAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["backend", "action", "outcome"]
     search_fields = ["allocation__organization__name", "allocation__application__title"]
-    list_select_related = ["allocation__application", "allocation__organization"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BackendCall]:
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("allocation__application", "allocation__organization")
-        )
 
 
 @admin.register(SchedulerCheck)

@@ -36,10 +36,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from allocations import selectors
 from allocations.models import (
@@ -55,6 +56,8 @@ from allocations.models import (
     SiteDay,
 )
 from allocations.selectors import HOURS_PER_DAY
+
+Day = TypeVar("Day", PoolDay, SiteDay)
 
 # Any fixed number, the same in every process: the bytes of "programs".
 PROGRAM_SHARES_LOCK = 0x70726F6772616D73
@@ -291,15 +294,17 @@ def lock_pool_days(*, pool: GpuPool, start: date, end: date) -> list[PoolDay]:
     """Step 3: the pool-day rows of [start, end], locked in day order.
 
     The rows must exist (`ensure_ledger_rows`, before the transaction)."""
+    return _lock_days(PoolDay.objects.filter(pool=pool), pool, start, end)
+
+
+def _lock_days(rows: QuerySet[Day], owner: object, start: date, end: date) -> list[Day]:
+    """The ledger rows of one pool or site (`owner`) over [start, end], locked in day order;
+    every day must have its row."""
     assert transaction.get_connection().in_atomic_block
-    rows = list(
-        PoolDay.objects.select_for_update()
-        .filter(pool=pool, day__range=(start, end))
-        .order_by("day")
-    )
-    if len(rows) != (end - start).days + 1:
-        raise LedgerRowsMissing(f"{pool} has no ledger rows for all of {start}..{end}.")
-    return rows
+    locked = list(rows.select_for_update().filter(day__range=(start, end)).order_by("day"))
+    if len(locked) != (end - start).days + 1:
+        raise LedgerRowsMissing(f"{owner} has no ledger rows for all of {start}..{end}.")
+    return locked
 
 
 class LedgerRowsMissing(RuntimeError):
@@ -339,15 +344,7 @@ def program_days(
 
 def lock_site_days(*, site: Site, start: date, end: date) -> list[SiteDay]:
     """Step 4: the site-day rows of [start, end], locked in day order (they must exist)."""
-    assert transaction.get_connection().in_atomic_block
-    rows = list(
-        SiteDay.objects.select_for_update()
-        .filter(site=site, day__range=(start, end))
-        .order_by("day")
-    )
-    if len(rows) != (end - start).days + 1:
-        raise LedgerRowsMissing(f"{site} has no ledger rows for all of {start}..{end}.")
-    return rows
+    return _lock_days(SiteDay.objects.filter(site=site), site, start, end)
 
 
 def lock_all_site_days(*, site_ids: Sequence[UUID]) -> list[SiteDay]:

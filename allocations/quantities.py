@@ -17,10 +17,15 @@ SQL where a query filters on it (`selectors/console.py`, `services/ledger.py`), 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 WH_PER_MW_DAY = Decimal(24_000_000)
 MW = Decimal("0.001")
+
+
+def floor(exact: Decimal) -> int:
+    """Whole GPU-hours from an exact figure, rounded down: never more than can be delivered."""
+    return int(exact.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def reserved(committed: int, held: int) -> int:

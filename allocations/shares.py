@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from uuid import UUID
 
 from allocations.models import Program
+from allocations.quantities import floor
 
 
 def daily_shares(*, gpu_hours: int, start: date, end: date) -> list[int]:
@@ -27,10 +28,6 @@ def daily_shares(*, gpu_hours: int, start: date, end: date) -> list[int]:
     days = (end - start).days + 1
     base, extra = divmod(gpu_hours, days)
     return [base + (1 if index < extra else 0) for index in range(days)]
-
-
-def _floor(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True)
@@ -49,14 +46,14 @@ class ProgramTerms:
         )
 
     def nominal(self, capacity: int) -> int:
-        return _floor(capacity * self.nominal_share)
+        return floor(capacity * self.nominal_share)
 
     def guaranteed(self, capacity: int) -> int:
         nominal = self.nominal(capacity)
-        return nominal - _floor(nominal * self.lending_limit)
+        return nominal - floor(nominal * self.lending_limit)
 
     def borrowing(self, capacity: int) -> int:
-        return _floor(capacity * self.borrowing_limit)
+        return floor(capacity * self.borrowing_limit)
 
 
 def program_headroom(

@@ -19,14 +19,18 @@ from portal.mail import mail_task, send
 # violation or a programming error is not.
 TRANSIENT = (OperationalError, InterfaceError)
 
-
-@shared_task(
+# A decision queued as an outbox effect: claimed by delivery, retried with backoff (at most a
+# minute apart) on a transient database error.
+decision_task = shared_task(
     base=EffectTask,
     autoretry_for=TRANSIENT,
     retry_backoff=True,
     retry_backoff_max=60,
     max_retries=10,
 )
+
+
+@decision_task
 def decide_application(application_id: str, submission: int) -> str | None:
     """Run the checks of a submitted application and record the decision."""
     from allocations.services.applications import application_decide
@@ -35,13 +39,7 @@ def decide_application(application_id: str, submission: int) -> str | None:
     return application.status if application is not None else None
 
 
-@shared_task(
-    base=EffectTask,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=10,
-)
+@decision_task
 def recheck_waitlist(pool_id: str) -> int:
     """Capacity freed in a pool: decide its waitlisted applications again, in order."""
     from allocations.services.applications import waitlist_recheck

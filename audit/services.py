@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
@@ -39,48 +39,42 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
     return dict(json.loads(json.dumps(values, cls=_AuditEncoder)))
 
 
-def audit_event(
-    *,
-    actor: User | SystemActor | None,
-    verb: str,
-    target: models.Model,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    reasons: list[dict[str, Any]] | None = None,
-    created_at: datetime | None = None,
-) -> AuditEvent:
+class AuditChange(TypedDict):
+    """What an audit event records: who did what to which row; `before`, `after` (snapshots)
+    and `reasons` are empty unless given."""
+
+    actor: User | SystemActor | None
+    verb: str
+    target: models.Model
+    before: NotRequired[Mapping[str, Any] | None]
+    after: NotRequired[Mapping[str, Any] | None]
+    reasons: NotRequired[list[dict[str, Any]] | None]
+
+
+def audit_event(*, created_at: datetime | None = None, **change: Unpack[AuditChange]) -> AuditEvent:
     """One audit event, not saved yet: `audit_record` saves it at once, a service that
     records many changes in one transaction (an admission cycle) saves them together with
     `audit_record_many`. `created_at` orders events of one statement: by default, now."""
+    actor, target = change["actor"], change["target"]
     event = AuditEvent(
         actor=actor if isinstance(actor, User) and actor.is_authenticated else None,
-        verb=verb,
+        verb=change["verb"],
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
         target_repr=str(target)[:300],
-        before=dict(before or {}),
-        after=dict(after or {}),
-        reasons=list(reasons or []),
+        before=dict(change.get("before") or {}),
+        after=dict(change.get("after") or {}),
+        reasons=list(change.get("reasons") or []),
     )
     if created_at is not None:
         event.created_at = created_at
     return event
 
 
-def audit_record(
-    *,
-    actor: User | SystemActor | None,
-    verb: str,
-    target: models.Model,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    reasons: list[dict[str, Any]] | None = None,
-) -> AuditEvent:
+def audit_record(**change: Unpack[AuditChange]) -> AuditEvent:
     """Append one audit event. Call inside the transaction of the change it records. The
     system (and no one) is recorded as no actor."""
-    event = audit_event(
-        actor=actor, verb=verb, target=target, before=before, after=after, reasons=reasons
-    )
+    event = audit_event(**change)
     event.save(force_insert=True)
     return event
 

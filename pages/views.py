@@ -6,6 +6,8 @@ decision is pending. What a user may not see answers 404, as in the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +30,9 @@ from allocations.services import applications as application_services
 from pages import forms
 from pages import selectors as queries
 from portal.errors import DomainError
+
+# The pages of signed-in users; anyone else is sent to sign in first.
+sign_in_required = login_required(login_url="pages:sign-in")
 
 PENDING = (ApplicationStatus.SUBMITTED, ApplicationStatus.IN_REVIEW, ApplicationStatus.WAITLISTED)
 
@@ -57,7 +62,7 @@ class SignInView(auth_views.LoginView):
         return self.get_redirect_url() or "/"
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def settings_page(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     form = forms.SettingsForm(request.POST or None, instance=user)
@@ -75,14 +80,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/settings.html", {"form": form})
 
 
-@login_required(login_url="pages:sign-in")
+def _rows_page(request: HttpRequest, template: str, rows_of: Callable[..., Any]) -> HttpResponse:
+    """A page of the rows the user may see, as `rows_of(user=...)` answers them."""
+    return render(request, template, {"rows": rows_of(user=signed_in(request))})
+
+
+@sign_in_required
 def programs(request: HttpRequest) -> HttpResponse:
     """The programs the user's organizations may apply to, with what each can still take."""
-    user = signed_in(request)
-    return render(request, "pages/programs.html", {"rows": queries.eligible_programs(user=user)})
+    return _rows_page(request, "pages/programs.html", queries.eligible_programs)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def apply(request: HttpRequest) -> HttpResponse:
     """A new application: saved as a draft and submitted in one step. What can never pass
     (over the program's maximum, a window too long or in the past, an organization the
@@ -116,7 +125,7 @@ def apply(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/apply.html", context)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def applications(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     rows = queries.applications(user=user)
@@ -146,51 +155,57 @@ def _application_context(request: HttpRequest, application: Application) -> dict
     }
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def application(request: HttpRequest, application_id: UUID) -> HttpResponse:
     """An application: status, reasons, waitlist position; updates itself while pending."""
     found = _application(request, application_id)
     return render(request, "pages/application.html", _application_context(request, found))
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def application_status(request: HttpRequest, application_id: UUID) -> HttpResponse:
     """The status part of the application page, polled by htmx while a decision is pending."""
     found = _application(request, application_id)
     return render(request, "pages/_application_status.html", _application_context(request, found))
 
 
-@login_required(login_url="pages:sign-in")
-@require_POST
-def application_submit(request: HttpRequest, application_id: UUID) -> HttpResponse:
-    found = _application(request, application_id)
+@contextmanager
+def _reported(request: HttpRequest, done: str | None = None) -> Iterator[None]:
+    """Around a service call of a form's POST: its refusal is shown as an error, else `done`
+    (if given) as a success; the caller redirects either way."""
     try:
-        application_services.application_submit(application=found, actor=signed_in(request))
-    except DomainError as error:
-        messages.error(request, error.message)
-    return redirect("pages:application", application_id=found.pk)
-
-
-@login_required(login_url="pages:sign-in")
-@require_POST
-def application_withdraw(request: HttpRequest, application_id: UUID) -> HttpResponse:
-    found = _application(request, application_id)
-    try:
-        application_services.application_withdraw(application=found, actor=signed_in(request))
+        yield
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("The application is withdrawn."))
+        if done is not None:
+            messages.success(request, done)
+
+
+@sign_in_required
+@require_POST
+def application_submit(request: HttpRequest, application_id: UUID) -> HttpResponse:
+    found = _application(request, application_id)
+    with _reported(request):
+        application_services.application_submit(application=found, actor=signed_in(request))
     return redirect("pages:application", application_id=found.pk)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
+@require_POST
+def application_withdraw(request: HttpRequest, application_id: UUID) -> HttpResponse:
+    found = _application(request, application_id)
+    with _reported(request, _("The application is withdrawn.")):
+        application_services.application_withdraw(application=found, actor=signed_in(request))
+    return redirect("pages:application", application_id=found.pk)
+
+
+@sign_in_required
 def allocations(request: HttpRequest) -> HttpResponse:
-    user = signed_in(request)
-    return render(request, "pages/allocations.html", {"rows": queries.allocations(user=user)})
+    return _rows_page(request, "pages/allocations.html", queries.allocations)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def tokens(request: HttpRequest) -> HttpResponse:
     """Personal access tokens for the `portal` tool and scripts: the secret is shown once."""
     user = signed_in(request)
@@ -219,7 +234,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
     user = signed_in(request)
@@ -229,7 +244,7 @@ def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
     return redirect("pages:tokens")
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def organization(request: HttpRequest, organization_id: UUID) -> HttpResponse:
     """An organization's members; its admins invite and remove them here."""
     user = signed_in(request)
@@ -266,22 +281,18 @@ def organization(request: HttpRequest, organization_id: UUID) -> HttpResponse:
     return render(request, "pages/organization.html", context)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 @require_POST
 def member_remove(request: HttpRequest, organization_id: UUID, user_id: UUID) -> HttpResponse:
     user = signed_in(request)
     found = account_selectors.organization_get_for_user(user=user, organization_id=organization_id)
     membership = account_selectors.membership_get(organization=found, user_id=user_id)
-    try:
+    with _reported(request, _("%(email)s is removed.") % {"email": membership.user.email}):
         account_services.membership_remove(membership=membership, actor=user)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("%(email)s is removed.") % {"email": membership.user.email})
     return redirect("pages:organization", organization_id=found.pk)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 @require_POST
 def invitation_revoke(
     request: HttpRequest, organization_id: UUID, invitation_id: UUID
@@ -289,14 +300,12 @@ def invitation_revoke(
     user = signed_in(request)
     found = account_selectors.organization_get_for_user(user=user, organization_id=organization_id)
     invitation = account_selectors.invitation_get(organization=found, invitation_id=invitation_id)
-    try:
+    with _reported(request):
         account_services.invitation_revoke(invitation=invitation, actor=user)
-    except DomainError as error:
-        messages.error(request, error.message)
     return redirect("pages:organization", organization_id=found.pk)
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 def invitations(request: HttpRequest) -> HttpResponse:
     """The invitations sent to the signed-in person's email that they can still answer."""
     user = signed_in(request)
@@ -304,7 +313,7 @@ def invitations(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/invitations.html", {"invitations": found})
 
 
-@login_required(login_url="pages:sign-in")
+@sign_in_required
 @require_POST
 def invitation_answer(request: HttpRequest, invitation_id: UUID, answer: str) -> HttpResponse:
     """Accept (the membership is made, with the invited role) or decline an invitation."""

@@ -3,10 +3,73 @@ lists and shows them, and changes them only through actions that call those serv
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+
+from portal.errors import DomainError
+
+
+def every_field(model: type[Model], *shown: str) -> list[str]:
+    """A page whose every field is read-only: the model's fields, and the values the admin
+    shows beside them (`shown`, its display methods)."""
+    return [*(field.name for field in model._meta.fields), *shown]
+
+
+class ActionReport:
+    """What an admin action did to the rows it was given, reported to the user: a row whose
+    service refuses (`with report.row(row): ...`) is reported by name and the action goes on
+    with the next; at the end, "<count> <done>." for the rows done (also for none, with
+    `report_none`)."""
+
+    def __init__(
+        self,
+        model_admin: admin.ModelAdmin[Any],
+        request: HttpRequest,
+        done: str,
+        *,
+        report_none: bool = False,
+    ) -> None:
+        self.model_admin, self.request = model_admin, request
+        self.done, self.report_none = done, report_none
+        self.count = 0
+
+    def __enter__(self) -> ActionReport:
+        return self
+
+    def __exit__(self, raised: type[BaseException] | None, *details: object) -> None:
+        if raised is None and (self.count or self.report_none):
+            self.model_admin.message_user(
+                self.request, f"{self.count} {self.done}.", messages.SUCCESS
+            )
+
+    @contextmanager
+    def row(self, row: object) -> Iterator[None]:
+        try:
+            yield
+        except DomainError as error:
+            self.model_admin.message_user(self.request, f"{row}: {error.message}", messages.ERROR)
+        else:
+            self.count += 1
+
+
+class ConditionsFilter(admin.SimpleListFilter):
+    """A list filter whose every choice keeps the rows of one condition: a subclass answers
+    `conditions()`, `{value: (label, condition)}`."""
+
+    def conditions(self) -> dict[str, tuple[str, Q]]:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, label) for value, (label, _condition) in self.conditions().items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        chosen = self.conditions().get(self.value() or "")
+        return queryset.filter(chosen[1]) if chosen else queryset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):

@@ -92,28 +92,34 @@ class InvalidCredentials(DomainError):
     default_message = _("No active user has this email and password.")
 
 
-class ScopeNotAllowed(DomainError):
+class FieldRefused(DomainError):
+    """A refusal of one input field (`field`): a 400 whose body names it under `fields`, as a
+    validation error would."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    field: str
+
+    def __init__(self, message: StrOrPromise | None = None) -> None:
+        text = message or self.default_message
+        super().__init__(
+            text, extra={"fields": {self.field: [{"code": self.code, "message": text}]}}
+        )
+
+
+class ScopeNotAllowed(FieldRefused):
     """`usage:write` tokens belong to scheduler service accounts, and they hold no other."""
 
     code = "scope_not_allowed"
-    status_code = status.HTTP_400_BAD_REQUEST
+    field = "scope"
     default_message = _(
         "Only scheduler service accounts hold `usage:write` tokens; an operator issues them."
     )
 
-    def __init__(self, message: StrOrPromise | None = None) -> None:
-        text = message or self.default_message
-        super().__init__(text, extra={"fields": {"scope": [{"code": self.code, "message": text}]}})
 
-
-class SourceTaken(DomainError):
+class SourceTaken(FieldRefused):
     code = "source_taken"
-    status_code = status.HTTP_400_BAD_REQUEST
+    field = "source"
     default_message = _("A scheduler service account reports for this source already.")
-
-    def __init__(self, message: StrOrPromise | None = None) -> None:
-        text = message or self.default_message
-        super().__init__(text, extra={"fields": {"source": [{"code": self.code, "message": text}]}})
 
 
 class SharesExceeded(DomainError):
@@ -380,11 +386,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
     """JSON 404 under /api/ (unknown URL, malformed id, a write to a path without its
     trailing slash); Django's page elsewhere."""
     if _wants_json(request):
-        slashed = _with_slash(request)
-        if slashed is not None:
-            message = _("Not found. API paths end with a slash: %(path)s") % {"path": slashed}
-            return JsonResponse(error_body("not_found", message), status=404)
-        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+        return _not_found_json(_with_slash(request))
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
@@ -399,6 +401,11 @@ def api_not_found(request: HttpRequest, exception: Exception | None = None) -> A
     if slashed is not None and request.method in ("GET", "HEAD"):
         query = request.META.get("QUERY_STRING", "")
         return HttpResponsePermanentRedirect(f"{slashed}?{query}" if query else slashed)
+    return _not_found_json(slashed)
+
+
+def _not_found_json(slashed: str | None) -> JsonResponse:
+    """The API's 404, which names the path with its trailing slash when that one exists."""
     if slashed is not None:
         message = _("Not found. API paths end with a slash: %(path)s") % {"path": slashed}
         return JsonResponse(error_body("not_found", message), status=404)

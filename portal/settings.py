@@ -358,55 +358,39 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=4.0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+
+
+def _periodic(task: str, **every: int) -> dict[str, object]:
+    """A beat entry: `task` run every `timedelta(**every)`."""
+    return {"task": task, "schedule": timedelta(**every)}
+
+
 # Periodic tasks, one schedule; each entry says why it runs.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Expired personal access tokens are useless and only grow the table: purge them daily.
-    "purge-expired-tokens": {
-        "task": "accounts.tasks.purge_expired_tokens",
-        "schedule": timedelta(hours=24),
-    },
+    "purge-expired-tokens": _periodic("accounts.tasks.purge_expired_tokens", hours=24),
     # Idempotency keys are kept PORTAL_IDEMPOTENCY_KEY_HOURS; expired ones only grow the table.
-    "purge-expired-idempotency-keys": {
-        "task": "accounts.tasks.purge_expired_idempotency_keys",
-        "schedule": timedelta(hours=1),
-    },
+    "purge-expired-idempotency-keys": _periodic(
+        "accounts.tasks.purge_expired_idempotency_keys", hours=1
+    ),
     # A broker can lose a message and a worker can die: nothing stays `submitted` for long.
-    "requeue-stale-applications": {
-        "task": "allocations.tasks.requeue_stale_applications",
-        "schedule": timedelta(seconds=60),
-    },
+    "requeue-stale-applications": _periodic(
+        "allocations.tasks.requeue_stale_applications", seconds=60
+    ),
     # Capacity also frees without an event we hear of (a hold expiring, a day passing):
     # look at every waitlist now and then.
-    "recheck-all-waitlists": {
-        "task": "allocations.tasks.recheck_all_waitlists",
-        "schedule": timedelta(minutes=10),
-    },
+    "recheck-all-waitlists": _periodic("allocations.tasks.recheck_all_waitlists", minutes=10),
     # Allocations start and expire by the calendar; hourly, so a missed run costs an hour.
-    "advance-allocations": {
-        "task": "allocations.tasks.advance_allocations",
-        "schedule": timedelta(hours=1),
-    },
+    "advance-allocations": _periodic("allocations.tasks.advance_allocations", hours=1),
     # The scheduler's usage, pulled as well as posted (posting twice counts once).
-    "pull-usage": {
-        "task": "allocations.tasks.pull_usage",
-        "schedule": timedelta(minutes=15),
-    },
+    "pull-usage": _periodic("allocations.tasks.pull_usage", minutes=15),
     # Limits or users changed by hand on the cluster: found and shown on /metrics (drift is
     # mended by an operator with `manage.py scheduler_reconcile --apply`).
-    "check-scheduler": {
-        "task": "allocations.tasks.check_scheduler",
-        "schedule": timedelta(minutes=15),
-    },
+    "check-scheduler": _periodic("allocations.tasks.check_scheduler", minutes=15),
     # Finished outbox rows are kept a week for operators to read, then only grow the table.
-    "purge-outbox": {
-        "task": "outbox.tasks.purge_effects",
-        "schedule": timedelta(hours=1),
-    },
+    "purge-outbox": _periodic("outbox.tasks.purge_effects", hours=1),
     # Holds and waitlist places end when the window starts without a decision.
-    "expire-holds": {
-        "task": "allocations.tasks.expire_holds",
-        "schedule": timedelta(hours=1),
-    },
+    "expire-holds": _periodic("allocations.tasks.expire_holds", hours=1),
 }
 # Seconds an application may wait in `submitted` before the beat queues its decision again.
 PORTAL_DECISION_TIMEOUT_SECONDS = env.int("PORTAL_DECISION_TIMEOUT_SECONDS", default=120)

@@ -58,6 +58,11 @@ def _retry_after(response: httpx.Response, *, default: float) -> float:
         return default
 
 
+def _expiring(body: dict[str, Any], days: int | None) -> dict[str, Any]:
+    """A token's body, with its lifetime when one is asked for (else the portal's default)."""
+    return {**body, "expires_in_days": days} if days else body
+
+
 class PortalClient:
     """`retries`: how many more times a request is sent after a dropped connection, a
     timeout, or a 503; every write carries an Idempotency-Key that its retries repeat, so
@@ -146,10 +151,7 @@ class PortalClient:
         return self.pages("tokens/")
 
     def token_create(self, *, name: str, scope: str, days: int | None) -> Any:
-        body: dict[str, Any] = {"name": name, "scope": scope}
-        if days:
-            body["expires_in_days"] = days
-        return self.request("POST", "tokens/", json=body)
+        return self.request("POST", "tokens/", json=_expiring({"name": name, "scope": scope}, days))
 
     def token_revoke(self, token_id: str) -> None:
         self.request("DELETE", f"tokens/{token_id}/")
@@ -173,10 +175,8 @@ class PortalClient:
     def scheduler_token_issue(
         self, account_id: str, *, name: str = "scheduler", days: int | None = None
     ) -> Any:
-        body: dict[str, Any] = {"name": name}
-        if days:
-            body["expires_in_days"] = days
-        return self.request("POST", f"scheduler-accounts/{account_id}/tokens/", json=body)
+        path = f"scheduler-accounts/{account_id}/tokens/"
+        return self.request("POST", path, json=_expiring({"name": name}, days))
 
     # --- the supply
     def programs(self) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ err = Console(stderr=True)
 
 WATCH_EXIT = {"approved": 0, "rejected": 6, "withdrawn": 6, "in_review": 8, "waitlisted": 9}
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask.")]
 
 
 class State:
@@ -89,11 +90,16 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         _fail(f"the portal cannot be reached: {error}", 5)
 
 
-def _emit(data: Any, table: Table | None, as_json: bool) -> None:
+def _emit(data: Any, shown: Table | str | None, as_json: bool) -> None:
+    """The answer: as JSON with --json, else as `shown` (a table or a line), if any."""
     if as_json:
         out.print_json(json.dumps(data, default=str))
-    elif table is not None:
-        out.print(table)
+    elif shown is not None:
+        out.print(shown)
+
+
+def _shown_once(issued: dict[str, Any]) -> str:
+    return f"{issued['token']}\n(shown once; expires {issued['expires_at'][:10]})"
 
 
 # Columns whose values are identifiers: never wrapped or folded (a split UUID or slug cannot
@@ -431,7 +437,7 @@ def applications(
 @app.command()
 def withdraw(
     application: Annotated[str, typer.Argument(help="The application's id, or its start.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw an application before its final decision (its held capacity is freed)."""
@@ -495,18 +501,15 @@ def usage(
 @app.command()
 def release(
     allocation: Annotated[str, typer.Argument(help="An allocation's id.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Give an allocation's future days back (organization admins)."""
     if not yes and not typer.confirm("Give back every future day of this allocation?"):
         raise typer.Exit(1)
     item = _call(_client().release, allocation)
-    if as_json:
-        _emit(item, None, True)
-    else:
-        out.print(f"Released from {item['released_from']}: {hours(item['granted_gpu_hours'])} "
-                  f"GPU-hours stay granted, to {item['end_date']}.")  # fmt: skip
+    _emit(item, f"Released from {item['released_from']}: {hours(item['granted_gpu_hours'])} "
+                f"GPU-hours stay granted, to {item['end_date']}.", as_json)  # fmt: skip
 
 
 @tokens_app.command("list")
@@ -530,10 +533,7 @@ def tokens_create(
 ) -> None:
     """Create a token; its secret is shown once."""
     issued = _call(_client().token_create, name=name, scope=scope, days=days)
-    if as_json:
-        _emit(issued, None, True)
-    else:
-        out.print(f"{issued['token']}\n(shown once; expires {issued['expires_at'][:10]})")
+    _emit(issued, _shown_once(issued), as_json)
 
 
 @tokens_app.command("revoke")
@@ -559,10 +559,8 @@ def invitations_accept(
 ) -> None:
     """Accept an invitation: you join the organization with the invited role."""
     membership = _call(_client().invitation_accept, invitation)
-    if as_json:
-        _emit(membership, None, True)
-    else:
-        out.print(f"You joined {membership['organization']['name']} as {membership['role']}.")
+    organization, role = membership["organization"]["name"], membership["role"]
+    _emit(membership, f"You joined {organization} as {role}.", as_json)
 
 
 @invitations_app.command("decline")
@@ -602,10 +600,7 @@ def scheduler_create(
 ) -> None:
     """Create the service account of one usage source."""
     item = _call(_client().scheduler_account_create, source=source, name=name)
-    if as_json:
-        _emit(item, None, True)
-    else:
-        out.print(f"{item['id']}  {item['source']}")
+    _emit(item, f"{item['id']}  {item['source']}", as_json)
 
 
 @scheduler_app.command("token")
@@ -617,7 +612,4 @@ def scheduler_token(
 ) -> None:
     """Issue a usage:write token to a scheduler account; its secret is shown once."""
     issued = _call(_client().scheduler_token_issue, account, name=name, days=days)
-    if as_json:
-        _emit(issued, None, True)
-    else:
-        out.print(f"{issued['token']}\n(shown once; expires {issued['expires_at'][:10]})")
+    _emit(issued, _shown_once(issued), as_json)

@@ -14,6 +14,16 @@ ZERO = Decimal("0")
 ONE = Decimal("1")
 
 
+def fraction_field(help_text: str) -> models.DecimalField:
+    """A fraction from 0 to 1, to four decimals (a program's shares of a pool)."""
+    return models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        validators=[MinValueValidator(ZERO), MaxValueValidator(ONE)],
+        help_text=help_text,
+    )
+
+
 class Site(models.Model):
     """A datacenter. Its power envelope on a day is the sum of its phases online that day."""
 
@@ -188,23 +198,14 @@ class Program(models.Model):
         help_text="Most GPU-hours one organization may hold in this program at once.",
     )
 
-    nominal_share = models.DecimalField(
-        max_digits=5,
-        decimal_places=4,
-        validators=[MinValueValidator(ZERO), MaxValueValidator(ONE)],
-        help_text="Fraction of each pool's daily capacity reserved for this program.",
+    nominal_share = fraction_field(
+        "Fraction of each pool's daily capacity reserved for this program."
     )
-    lending_limit = models.DecimalField(
-        max_digits=5,
-        decimal_places=4,
-        validators=[MinValueValidator(ZERO), MaxValueValidator(ONE)],
-        help_text="Fraction of its nominal share other programs may borrow when it is idle.",
+    lending_limit = fraction_field(
+        "Fraction of its nominal share other programs may borrow when it is idle."
     )
-    borrowing_limit = models.DecimalField(
-        max_digits=5,
-        decimal_places=4,
-        validators=[MinValueValidator(ZERO), MaxValueValidator(ONE)],
-        help_text="Most it may borrow beyond its share per day, as a fraction of the pool.",
+    borrowing_limit = fraction_field(
+        "Most it may borrow beyond its share per day, as a fraction of the pool."
     )
     turnaround_days = models.PositiveSmallIntegerField(
         "turnaround (days)", help_text="The published decision time."

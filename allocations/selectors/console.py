@@ -197,16 +197,11 @@ def console_summary(*, today: date | None = None) -> dict[str, Any]:
     }
 
 
-def application_decision_context(*, application: Application) -> dict[str, Any]:
-    """What a reviewer reads beside an application: per day of its window its share, what
-    its program and its pool can still take; the days short; the organization's quota in
-    the program. An application that holds capacity (in review) is inside the reserved
-    figures already, so its approval needs nothing more from them."""
+def _days_drawn(application: Application, shares: list[int]) -> list[dict[str, Any]]:
+    """Per day of the application's window (its first MOST_DAYS_DRAWN), its share and what
+    its program and its pool can still take."""
     start = application.start_date
     end = min(application.end_date, start + timedelta(days=MOST_DAYS_DRAWN - 1))
-    shares = daily_shares(
-        gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
-    )
     days = []
     for index, day in enumerate(capacity_days(pool=application.pool, start=start, end=end)):
         part = next(p for p in day["programs"] if p.program.pk == application.program_id)
@@ -219,6 +214,18 @@ def application_decision_context(*, application: Application) -> dict[str, Any]:
                 "overcommitted": day["overcommitted"],
             }
         )
+    return days
+
+
+def application_decision_context(*, application: Application) -> dict[str, Any]:
+    """What a reviewer reads beside an application: per day of its window its share, what
+    its program and its pool can still take; the days short; the organization's quota in
+    the program. An application that holds capacity (in review) is inside the reserved
+    figures already, so its approval needs nothing more from them."""
+    shares = daily_shares(
+        gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
+    )
+    days = _days_drawn(application, shares)
     holds = application.holds_capacity
     # In review it holds its capacity and quota; approved, they are committed: either way the
     # figures count it already.

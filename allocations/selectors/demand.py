@@ -8,11 +8,11 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import BooleanField, Expression, F, Q, QuerySet, Subquery
-from django.http import Http404
 
 from accounts.models import Membership, User
 from allocations.models import Allocation, Application, ApplicationStatus, Program
 from audit.models import AuditEvent
+from portal.queries import first_or_404
 
 
 def _member_organizations(user: User) -> QuerySet[Membership, Any]:
@@ -77,10 +77,7 @@ def application_page_rows(applications: QuerySet[Application]) -> QuerySet[Appli
 
 
 def application_get_for_user(*, user: User, application_id: UUID | str) -> Application:
-    application = application_list_for_user(user=user).filter(pk=application_id).first()
-    if application is None:
-        raise Http404
-    return application
+    return first_or_404(application_list_for_user(user=user).filter(pk=application_id))
 
 
 def is_member(*, user: User, organization_id: UUID) -> bool:
@@ -118,7 +115,4 @@ def allocation_page_rows(allocations: QuerySet[Allocation]) -> QuerySet[Allocati
 
 
 def allocation_get_for_user(*, user: User, allocation_id: UUID | str) -> Allocation:
-    allocation = allocation_list_for_user(user=user).filter(pk=allocation_id).first()
-    if allocation is None:
-        raise Http404
-    return allocation
+    return first_or_404(allocation_list_for_user(user=user).filter(pk=allocation_id))

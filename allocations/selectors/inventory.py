@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
@@ -17,6 +17,7 @@ from allocations.models import (
     Program,
     Site,
 )
+from allocations.quantities import floor
 
 HOURS_PER_DAY = 24
 
@@ -39,8 +40,7 @@ def facility_mw_for_gpus(*, gpus: int, accelerator: AcceleratorModel, pue: Decim
 
 def deliverable_gpu_hours(*, gpus_in_service: int, availability: Decimal) -> int:
     """GPU-hours a day that may be promised: GPUs × 24 × availability, rounded down."""
-    exact = Decimal(gpus_in_service * HOURS_PER_DAY) * availability
-    return int(exact.to_integral_value(rounding=ROUND_FLOOR))
+    return floor(Decimal(gpus_in_service * HOURS_PER_DAY) * availability)
 
 
 @dataclass(frozen=True)

@@ -674,8 +674,9 @@ def decision_notify(application: Application, *, before: Mapping[str, Any]) -> N
 # --- people's decisions -----------------------------------------------------------------------
 
 
-def _release_hold(locked: Locked, application: Application) -> None:
-    """Give an application's held capacity and quota back (locks held by the caller)."""
+def _move_hold(locked: Locked, application: Application, *, to: ledger.Column | None) -> None:
+    """Move an application's held capacity to `to` (`committed`, on approval), or give it
+    back (None). Locks held by the caller."""
     ledger.ledger_apply(
         pool=application.pool,
         program=application.program,
@@ -685,10 +686,15 @@ def _release_hold(locked: Locked, application: Application) -> None:
         ),
         pool_days=locked.pool_days,
         site_days=locked.site_days,
-        add_to=None,
+        add_to=to,
         take_from="held",
         energy_per_gpu_hour=ledger.reserved_rate(locked.application),
     )
+
+
+def _release_hold(locked: Locked, application: Application) -> None:
+    """Give an application's held capacity and quota back (locks held by the caller)."""
+    _move_hold(locked, application, to=None)
     QuotaUsage.objects.filter(pk=locked.quota.pk).update(
         held_gpu_hours=locked.quota.held_gpu_hours - application.gpu_hours
     )
@@ -711,29 +717,8 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
                 _("The application is %(status)s now.") % {"status": current.status}
             )
         if current.allocation_id is not None:
-            # The allocation a supplement or extension changes may have been released or
-            # expired while it waited for review: granting to it would keep the hours in the
-            # ledger and the quota for good. The reviewer rejects it instead, freeing the hold.
-            changed = locks.lock_allocation(allocation_id=current.allocation_id)
-            if changed.status not in LIVE_ALLOCATION or changed.released_from is not None:
-                raise InvalidTransition(
-                    _("The allocation is %(status)s.") % {"status": changed.status}
-                )
-        ledger.ledger_apply(
-            pool=application.pool,
-            program=application.program,
-            start=application.start_date,
-            shares=ledger.daily_shares(
-                gpu_hours=application.gpu_hours,
-                start=application.start_date,
-                end=application.end_date,
-            ),
-            pool_days=locked.pool_days,
-            site_days=locked.site_days,
-            add_to="committed",
-            take_from="held",
-            energy_per_gpu_hour=ledger.reserved_rate(current),
-        )
+            _require_live(locks.lock_allocation(allocation_id=current.allocation_id))
+        _move_hold(locked, application, to="committed")
         current = _finish(
             current,
             Status.APPROVED,
@@ -746,6 +731,14 @@ def application_approve(*, application: Application, actor: Actor, note: str) ->
             # flagged as the ledger rewrite flagged the others on those days.
             Allocation.objects.filter(pk=allocation.pk).update(at_risk=True)
         return current
+
+
+def _require_live(changed: Allocation) -> None:
+    """The allocation a supplement or extension changes may have been released or expired
+    while it waited for review: granting to it would keep the hours in the ledger and the
+    quota for good. Refused, so that the reviewer rejects it instead, freeing the hold."""
+    if changed.status not in LIVE_ALLOCATION or changed.released_from is not None:
+        raise InvalidTransition(_("The allocation is %(status)s.") % {"status": changed.status})
 
 
 def _overcommitted(locked: Locked) -> bool:

@@ -275,14 +275,23 @@ def ledger_rewrite_pool(*, pool_id: UUID) -> None:
             day.day: day.capacity_gpu_hours
             for day in selectors.pool_capacity_days(pool=pool, start=rows[0].day, end=rows[-1].day)
         }
-        changed = [row for row in rows if computed[row.day] != row.capacity_gpu_hours]
-        grew = any(computed[row.day] > row.capacity_gpu_hours for row in changed)
-        for row in changed:
-            row.capacity_gpu_hours = computed[row.day]
-        PoolDay.objects.bulk_update(changed, ["capacity_gpu_hours"])
+        grew = _rewrite(PoolDay, rows, "capacity_gpu_hours", computed)
         flag_allocations_at_risk(pool_ids=[pool.pk])
         if grew:
             effects.recheck_waitlist(pool_id=pool.pk)
+
+
+def _rewrite(
+    model: type[PoolDay | SiteDay], rows: Sequence[Any], column: str, computed: dict[date, int]
+) -> bool:
+    """Set `column` of each locked ledger row to its day's `computed` value, writing the rows
+    that change in one UPDATE; answers whether any of them grew."""
+    changed = [row for row in rows if computed[row.day] != getattr(row, column)]
+    grew = any(computed[row.day] > getattr(row, column) for row in changed)
+    for row in changed:
+        setattr(row, column, computed[row.day])
+    model._default_manager.bulk_update(changed, [column])
+    return grew
 
 
 def ledger_rewrite_site_power(*, site_id: UUID) -> None:
@@ -304,11 +313,7 @@ def ledger_rewrite_site_power(*, site_id: UUID) -> None:
             day.day: locks.envelope_wh(day.power_envelope_mw)
             for day in selectors.site_power_days(site=site, start=rows[0].day, end=rows[-1].day)
         }
-        changed = [row for row in rows if computed[row.day] != row.envelope_wh]
-        grew = any(computed[row.day] > row.envelope_wh for row in changed)
-        for row in changed:
-            row.envelope_wh = computed[row.day]
-        SiteDay.objects.bulk_update(changed, ["envelope_wh"])
+        grew = _rewrite(SiteDay, rows, "envelope_wh", computed)
         pool_ids = list(GpuPool.objects.filter(site=site).values_list("pk", flat=True))
         flag_allocations_at_risk(pool_ids=pool_ids)
         if grew:
@@ -351,46 +356,72 @@ def ledger_reprice(
     site-day row of the sites by site and day (step 4); the reservations' application rows
     are updated after (step 5).
     """
-    today = timezone.localdate()
     with transaction.atomic():
-        pools = set(pool_ids) | set(
-            GpuPool.objects.filter(accelerator_id__in=accelerator_ids).values_list("pk", flat=True)
+        sites, site_pools = _lock_for_repricing(
+            accelerator_ids=accelerator_ids, pool_ids=pool_ids, site_ids=site_ids
         )
-        locks.lock_inventory(accelerator_ids=accelerator_ids, pool_ids=sorted(pools))
-        sites = set(site_ids) | set(
-            GpuPool.objects.filter(pk__in=pools).values_list("site_id", flat=True)
-        )
-        locks.lock_inventory(site_ids=sorted(sites))
-        site_pools = dict(GpuPool.objects.filter(site_id__in=sites).values_list("pk", "site_id"))
-        for site in Site.objects.filter(pk__in=sites):
-            # a pool that moved here brings days the site may have no rows for yet
-            span = reservations(
-                pool_ids=[pool for pool, at in site_pools.items() if at == site.pk]
-            ).aggregate(first=Min("start_date"), last=Max("end_date"))
-            if span["first"] is not None:
-                locks.ensure_site_days(site=site, start=span["first"], end=span["last"])
         rows = locks.lock_all_site_days(site_ids=sorted(sites))
-        priced = GpuPool.objects.filter(pk__in=site_pools).values_list(
-            "pk", "accelerator__it_power_w", "site__pue"
-        )
-        for pool_id, it_power_w, pue in priced:
-            rate = Decimal(it_power_w) * pue
-            reservations(pool_ids=[pool_id]).filter(end_date__gte=today).exclude(
-                reserved_wh_per_gpu_hour=rate
-            ).update(reserved_wh_per_gpu_hour=rate)
-        expected = reserved_energy(pool_sites=site_pools)
-        changed, freed = [], False
-        for row in rows:
-            committed, held = expected.get((row.site_id, row.day), (Decimal(0), Decimal(0)))
-            if (row.committed_wh, row.held_wh) != (committed, held):
-                freed = freed or committed + held < row.committed_wh + row.held_wh
-                row.committed_wh, row.held_wh = committed, held
-                changed.append(row)
-        SiteDay.objects.bulk_update(changed, ["committed_wh", "held_wh"])
+        _reprice_reservations(pool_ids=list(site_pools), today=timezone.localdate())
+        freed = _rederive_site_energy(rows, site_pools=site_pools)
         flag_allocations_at_risk(pool_ids=list(site_pools))
         if freed:
             for pool_id in site_pools:
                 effects.recheck_waitlist(pool_id=pool_id)
+
+
+def _lock_for_repricing(
+    *, accelerator_ids: Sequence[UUID], pool_ids: Sequence[UUID], site_ids: Sequence[UUID]
+) -> tuple[set[UUID], dict[UUID, UUID]]:
+    """`ledger_reprice`'s inventory locks: the accelerators and pools (with the pools of the
+    accelerators), then the sites (with the sites of the pools), and site-day rows made for
+    every day a reservation of a site's pools holds. Answers the sites, and each pool of the
+    sites with its site."""
+    pools = set(pool_ids) | set(
+        GpuPool.objects.filter(accelerator_id__in=accelerator_ids).values_list("pk", flat=True)
+    )
+    locks.lock_inventory(accelerator_ids=accelerator_ids, pool_ids=sorted(pools))
+    sites = set(site_ids) | set(
+        GpuPool.objects.filter(pk__in=pools).values_list("site_id", flat=True)
+    )
+    locks.lock_inventory(site_ids=sorted(sites))
+    site_pools = dict(GpuPool.objects.filter(site_id__in=sites).values_list("pk", "site_id"))
+    for site in Site.objects.filter(pk__in=sites):
+        # a pool that moved here brings days the site may have no rows for yet
+        span = reservations(
+            pool_ids=[pool for pool, at in site_pools.items() if at == site.pk]
+        ).aggregate(first=Min("start_date"), last=Max("end_date"))
+        if span["first"] is not None:
+            locks.ensure_site_days(site=site, start=span["first"], end=span["last"])
+    return sites, site_pools
+
+
+def _reprice_reservations(*, pool_ids: list[UUID], today: date) -> None:
+    """Every reservation of the pools whose window reaches `today` or later takes the rate of
+    the inventory as it now is."""
+    priced = GpuPool.objects.filter(pk__in=pool_ids).values_list(
+        "pk", "accelerator__it_power_w", "site__pue"
+    )
+    for pool_id, it_power_w, pue in priced:
+        rate = Decimal(it_power_w) * pue
+        reservations(pool_ids=[pool_id]).filter(end_date__gte=today).exclude(
+            reserved_wh_per_gpu_hour=rate
+        ).update(reserved_wh_per_gpu_hour=rate)
+
+
+def _rederive_site_energy(rows: Sequence[SiteDay], *, site_pools: dict[UUID, UUID]) -> bool:
+    """Set the energy columns of the locked site-day rows to what the reservations of the
+    sites' pools hold, writing the rows that change in one UPDATE; answers whether energy
+    was freed on any day."""
+    expected = reserved_energy(pool_sites=site_pools)
+    changed, freed = [], False
+    for row in rows:
+        committed, held = expected.get((row.site_id, row.day), (Decimal(0), Decimal(0)))
+        if (row.committed_wh, row.held_wh) != (committed, held):
+            freed = freed or committed + held < row.committed_wh + row.held_wh
+            row.committed_wh, row.held_wh = committed, held
+            changed.append(row)
+    SiteDay.objects.bulk_update(changed, ["committed_wh", "held_wh"])
+    return freed
 
 
 def reserved_energy(

@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +31,7 @@ from allocations.services import allocations as allocation_services
 from allocations.services import applications as services
 from audit.models import AuditEvent
 from portal.apidocs import tags
+from portal.endpoints import PagedListView, paged_list, post_documented
 from portal.errors import NotAllowed
 from portal.idempotency import idempotent
 from portal.pagination import KeysetPagination, OldestFirstKeysetPagination
@@ -61,27 +62,20 @@ def _require_reviewer(request: Request, application: Application) -> None:
     authz.require_decider(actor=signed_in(request), application=application)
 
 
-class ApplicationListView(generics.GenericAPIView[Application]):
+@paged_list(
+    tags.APPLICATIONS,
+    "Applications you may see: your organizations', and those you review",
+    "Newest first; pages follow a cursor (see `next`).",
+)
+class ApplicationListView(PagedListView[Application]):
     serializer_class = ApplicationSerializer
     pagination_class = KeysetPagination
     filterset_fields = ["status", "organization", "program", "pool", "kind"]
 
-    def get_queryset(self) -> QuerySet[Application]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Application.objects.none()
+    def rows(self) -> QuerySet[Application]:
         return selectors.application_page_rows(
             selectors.application_list_for_user(user=signed_in(self.request))
         )
-
-    @extend_schema(
-        tags=[tags.APPLICATIONS],
-        summary="Applications you may see: your organizations', and those you review",
-        description="Newest first; pages follow a cursor (see `next`).",
-        responses=ApplicationSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.APPLICATIONS],
@@ -189,75 +183,54 @@ class _ReviewerDecisionView(_ApplicationActionView):
         return self.answer(application)
 
 
-@extend_schema_view(
-    post=extend_schema(
-        tags=[tags.REVIEWS],
-        summary="Approve an application in review (its program's reviewers)",
-        request=DecisionInputSerializer,
-        responses=ApplicationSerializer,
+def _decision_documented(summary: str) -> Any:
+    """Class decorator: the documentation of a reviewer's decision."""
+    return post_documented(
+        tags.REVIEWS, summary, request=DecisionInputSerializer, responses=ApplicationSerializer
     )
-)
+
+
+@_decision_documented("Approve an application in review (its program's reviewers)")
 class ApplicationApproveView(_ReviewerDecisionView):
     decide = services.application_approve
 
 
-@extend_schema_view(
-    post=extend_schema(
-        tags=[tags.REVIEWS],
-        summary="Reject an application in review or waitlisted (its program's reviewers)",
-        request=DecisionInputSerializer,
-        responses=ApplicationSerializer,
-    )
-)
+@_decision_documented("Reject an application in review or waitlisted (its program's reviewers)")
 class ApplicationRejectView(_ReviewerDecisionView):
     decide = services.application_reject
 
 
-class ApplicationEventsView(generics.GenericAPIView[AuditEvent]):
+@paged_list(
+    tags.APPLICATIONS,
+    "The application's audit trail",
+    "Oldest first; pages follow a cursor (see `next`).",
+)
+class ApplicationEventsView(PagedListView[AuditEvent]):
     serializer_class = AuditEventSerializer
     pagination_class = OldestFirstKeysetPagination
 
-    def get_queryset(self) -> QuerySet[AuditEvent]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return AuditEvent.objects.none()
+    def rows(self) -> QuerySet[AuditEvent]:
         application = selectors.application_get_for_user(
             user=signed_in(self.request), application_id=self.kwargs["pk"]
         )
         return selectors.application_events(application=application)
 
-    @extend_schema(
-        tags=[tags.APPLICATIONS],
-        summary="The application's audit trail",
-        description="Oldest first; pages follow a cursor (see `next`).",
-        responses=AuditEventSerializer(many=True),
-    )
-    def get(self, request: Request, pk: UUID) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
 
-
-class AllocationListView(generics.GenericAPIView[Allocation]):
+@paged_list(
+    tags.ALLOCATIONS,
+    "Allocations of your organizations (all, for operators)",
+    "Newest first; pages follow a cursor (see `next`).",
+)
+class AllocationListView(PagedListView[Allocation]):
     serializer_class = AllocationSerializer
     pagination_class = KeysetPagination
     filterset_fields = ["status", "organization", "program", "pool", "at_risk"]
     token_scopes = {"usage:write"}  # the scheduler reads allocation limits
 
-    def get_queryset(self) -> QuerySet[Allocation]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
-            return Allocation.objects.none()
+    def rows(self) -> QuerySet[Allocation]:
         return selectors.allocation_page_rows(
             selectors.allocation_list_for_user(user=signed_in(self.request))
         )
-
-    @extend_schema(
-        tags=[tags.ALLOCATIONS],
-        summary="Allocations of your organizations (all, for operators)",
-        description="Newest first; pages follow a cursor (see `next`).",
-        responses=AllocationSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(AllocationSerializer(page, many=True).data)
 
 
 class AllocationDetailView(APIView):

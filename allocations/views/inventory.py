@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from django.db import models
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, serializers, status
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,12 +37,13 @@ from allocations.serializers.inventory import (
     WindowQuerySerializer,
 )
 from portal.apidocs import tags
+from portal.endpoints import PagedListView, created, paged_list, validated
 from portal.serializers import DAY_SCHEMA
 
 INVENTORY_PERMISSIONS: list[type[BasePermission]] = [*DEFAULT_PERMISSIONS, IsOperatorOrReadOnly]
 
 
-class InventoryCollectionView(generics.GenericAPIView[Any]):
+class InventoryCollectionView(PagedListView[Any]):
     """GET a page of rows; POST one (operators). Subclasses name the rows and serializers.
 
     A nested collection (a site's power phases) names its parent in `parent_model`.
@@ -58,30 +60,22 @@ class InventoryCollectionView(generics.GenericAPIView[Any]):
             return None
         return get_object_or_404(self.parent_model, pk=self.kwargs["parent_id"])
 
-    def rows(self, parent: Any) -> QuerySet[Any]:
+    def rows(self) -> QuerySet[Any]:
+        return self.rows_of(self.parent())
+
+    def rows_of(self, parent: Any) -> QuerySet[Any]:
         raise NotImplementedError
-
-    def get_queryset(self) -> QuerySet[Any]:
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL ids
-            return self.model._default_manager.none()
-        return self.rows(self.parent())
-
-    def get(self, request: Request, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         parent = self.parent()
         context = {"request": request, self.parent_field or "parent": parent}
-        serializer = self.write_serializer_class(data=request.data, context=context)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(self.write_serializer_class, request.data, context=context)
         if parent is not None:
             values[self.parent_field] = parent
         instance = services.inventory_create(
             model=self.model, values=values, actor=signed_in(request)
         )
-        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
+        return created(self.get_serializer_class(), instance)
 
 
 class InventoryItemView(APIView):
@@ -108,12 +102,15 @@ class InventoryItemView(APIView):
             "request": request,
             self.parent_field or "parent": getattr(instance, self.parent_field, None),
         }
-        serializer = self.write_serializer_class(
-            instance, data=request.data, partial=True, context=context
+        values = validated(
+            self.write_serializer_class,
+            request.data,
+            instance=instance,
+            partial=True,
+            context=context,
         )
-        serializer.is_valid(raise_exception=True)
         instance = services.inventory_update(
-            instance=instance, values=serializer.validated_data, actor=signed_in(request)
+            instance=instance, values=values, actor=signed_in(request)
         )
         return Response(self.serializer_class(instance).data)
 
@@ -126,127 +123,146 @@ def _article(noun: str) -> str:
     return "an" if noun[0].lower() in "aeiou" else "a"
 
 
-def _collection_schema(noun: str, read: Any, write: Any, read_tag: str = tags.INVENTORY) -> Any:
-    """Everyone reads, operators write; the reads of what an applicant needs (GPU pools) are
-    shown with programs and capacity, the writes with the operators' inventory."""
-    return extend_schema_view(
-        get=extend_schema(tags=[read_tag], summary=f"List {noun}s", responses=read(many=True)),
-        post=extend_schema(
-            tags=[tags.INVENTORY],
-            summary=f"Create {_article(noun)} {noun} (operators)",
-            request=write,
-            responses={201: read},
-        ),
-    )
+View = TypeVar("View", bound=type[InventoryCollectionView] | type[InventoryItemView])
 
 
-def _item_schema(noun: str, read: Any, write: Any, read_tag: str = tags.INVENTORY) -> Any:
-    return extend_schema_view(
-        get=extend_schema(tags=[read_tag], summary=f"One {noun}", responses=read),
-        patch=extend_schema(
-            tags=[tags.INVENTORY],
-            summary=f"Change {_article(noun)} {noun} (operators)",
-            request=write,
-            responses=read,
-        ),
-        delete=extend_schema(
-            tags=[tags.INVENTORY],
-            summary=f"Delete {_article(noun)} {noun} (operators)",
-            responses={204: None},
-        ),
-    )
+@dataclass(frozen=True)
+class Inventory:
+    """One kind of inventory row as the API serves it: its model, its serializers, its name
+    in the documentation and, for a nested kind (a site's power phases), its parent.
+
+    Everyone reads, operators write; the reads of what an applicant needs (GPU pools) are
+    shown with programs and capacity (`read_tag`), the writes with the operators' inventory.
+    """
+
+    noun: str
+    model: type[models.Model]
+    read: type[serializers.Serializer]
+    write: type[serializers.Serializer]
+    read_tag: str = tags.INVENTORY
+    parent_model: type[models.Model] | None = None
+    parent_field: str = ""
+
+    def _serve(self, view: View) -> View:
+        view.model, view.parent_field = self.model, self.parent_field
+        view.serializer_class, view.write_serializer_class = self.read, self.write
+        return view
+
+    def collection(self, view: type[InventoryCollectionView]) -> type[InventoryCollectionView]:
+        """Class decorator: `view` lists this kind's rows and creates one."""
+        view.parent_model = self.parent_model
+        noun, article = self.noun, _article(self.noun)
+        return extend_schema_view(
+            get=extend_schema(
+                tags=[self.read_tag], summary=f"List {noun}s", responses=self.read(many=True)
+            ),
+            post=extend_schema(
+                tags=[tags.INVENTORY],
+                summary=f"Create {article} {noun} (operators)",
+                request=self.write,
+                responses={201: self.read},
+            ),
+        )(self._serve(view))
+
+    def item(self, view: type[InventoryItemView]) -> type[InventoryItemView]:
+        """Class decorator: `view` reads, changes and deletes one row of this kind."""
+        noun, article = self.noun, _article(self.noun)
+        return extend_schema_view(
+            get=extend_schema(tags=[self.read_tag], summary=f"One {noun}", responses=self.read),
+            patch=extend_schema(
+                tags=[tags.INVENTORY],
+                summary=f"Change {article} {noun} (operators)",
+                request=self.write,
+                responses=self.read,
+            ),
+            delete=extend_schema(
+                tags=[tags.INVENTORY],
+                summary=f"Delete {article} {noun} (operators)",
+                responses={204: None},
+            ),
+        )(self._serve(view))
 
 
-@_collection_schema("site", SiteSerializer, SiteWriteSerializer)
+SITES = Inventory("site", Site, SiteSerializer, SiteWriteSerializer)
+POWER_PHASES = Inventory(
+    "power phase",
+    PowerPhase,
+    PowerPhaseSerializer,
+    PowerPhaseWriteSerializer,
+    parent_model=Site,
+    parent_field="site",
+)
+ACCELERATORS = Inventory(
+    "accelerator model", AcceleratorModel, AcceleratorSerializer, AcceleratorWriteSerializer
+)
+POOLS = Inventory(
+    "GPU pool", GpuPool, PoolSerializer, PoolWriteSerializer, tags.PROGRAMS_AND_CAPACITY
+)
+CAPACITY_EVENTS = Inventory(
+    "capacity event",
+    CapacityEvent,
+    CapacityEventSerializer,
+    CapacityEventWriteSerializer,
+    parent_model=GpuPool,
+    parent_field="pool",
+)
+
+
+@SITES.collection
 class SiteListView(InventoryCollectionView):
-    model = Site
-    serializer_class = SiteSerializer
-    write_serializer_class = SiteWriteSerializer
-
-    def rows(self, parent: None) -> QuerySet[Site]:
+    def rows_of(self, parent: None) -> QuerySet[Site]:
         return selectors.site_list()
 
 
-@_item_schema("site", SiteSerializer, SiteWriteSerializer)
+@SITES.item
 class SiteDetailView(InventoryItemView):
-    model = Site
-    serializer_class = SiteSerializer
-    write_serializer_class = SiteWriteSerializer
+    pass
 
 
-@_collection_schema("power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+@POWER_PHASES.collection
 class PowerPhaseListView(InventoryCollectionView):
-    model = PowerPhase
-    serializer_class = PowerPhaseSerializer
-    write_serializer_class = PowerPhaseWriteSerializer
-    parent_model = Site
-    parent_field = "site"
-
-    def rows(self, parent: Site) -> QuerySet[PowerPhase]:
+    def rows_of(self, parent: Site) -> QuerySet[PowerPhase]:
         return selectors.power_phase_list(site=parent)
 
 
-@_item_schema("power phase", PowerPhaseSerializer, PowerPhaseWriteSerializer)
+@POWER_PHASES.item
 class PowerPhaseDetailView(InventoryItemView):
-    model = PowerPhase
-    serializer_class = PowerPhaseSerializer
-    write_serializer_class = PowerPhaseWriteSerializer
-    parent_field = "site"
+    pass
 
 
-@_collection_schema("accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
+@ACCELERATORS.collection
 class AcceleratorListView(InventoryCollectionView):
-    model = AcceleratorModel
-    serializer_class = AcceleratorSerializer
-    write_serializer_class = AcceleratorWriteSerializer
-
-    def rows(self, parent: None) -> QuerySet[AcceleratorModel]:
+    def rows_of(self, parent: None) -> QuerySet[AcceleratorModel]:
         return selectors.accelerator_list()
 
 
-@_item_schema("accelerator model", AcceleratorSerializer, AcceleratorWriteSerializer)
+@ACCELERATORS.item
 class AcceleratorDetailView(InventoryItemView):
-    model = AcceleratorModel
-    serializer_class = AcceleratorSerializer
-    write_serializer_class = AcceleratorWriteSerializer
+    pass
 
 
-@_collection_schema("GPU pool", PoolSerializer, PoolWriteSerializer, tags.PROGRAMS_AND_CAPACITY)
+@POOLS.collection
 class PoolListView(InventoryCollectionView):
-    model = GpuPool
-    serializer_class = PoolSerializer
-    write_serializer_class = PoolWriteSerializer
     filterset_fields = ["site", "accelerator", "is_open"]
 
-    def rows(self, parent: None) -> QuerySet[GpuPool]:
+    def rows_of(self, parent: None) -> QuerySet[GpuPool]:
         return selectors.pool_list()
 
 
-@_item_schema("GPU pool", PoolSerializer, PoolWriteSerializer, tags.PROGRAMS_AND_CAPACITY)
+@POOLS.item
 class PoolDetailView(InventoryItemView):
-    model = GpuPool
-    serializer_class = PoolSerializer
-    write_serializer_class = PoolWriteSerializer
+    pass
 
 
-@_collection_schema("capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
+@CAPACITY_EVENTS.collection
 class CapacityEventListView(InventoryCollectionView):
-    model = CapacityEvent
-    serializer_class = CapacityEventSerializer
-    write_serializer_class = CapacityEventWriteSerializer
-    parent_model = GpuPool
-    parent_field = "pool"
-
-    def rows(self, parent: GpuPool) -> QuerySet[CapacityEvent]:
+    def rows_of(self, parent: GpuPool) -> QuerySet[CapacityEvent]:
         return selectors.capacity_event_list(pool=parent)
 
 
-@_item_schema("capacity event", CapacityEventSerializer, CapacityEventWriteSerializer)
+@CAPACITY_EVENTS.item
 class CapacityEventDetailView(InventoryItemView):
-    model = CapacityEvent
-    serializer_class = CapacityEventSerializer
-    write_serializer_class = CapacityEventWriteSerializer
-    parent_field = "pool"
+    pass
 
 
 class PoolAvailabilityView(APIView):
@@ -265,9 +281,7 @@ class PoolAvailabilityView(APIView):
     )
     def get(self, request: Request, pk: UUID) -> Response:
         pool = get_object_or_404(GpuPool.objects.select_related("site", "accelerator"), pk=pk)
-        query = WindowQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        window = query.validated_data
+        window = validated(WindowQuerySerializer, request.query_params)
         pool_days = selectors.pool_capacity_days(pool=pool, **window)
         site_days = selectors.site_power_days(site=pool.site, **window)
         rows = [
@@ -277,21 +291,13 @@ class PoolAvailabilityView(APIView):
         return Response(PoolDaySerializer(rows, many=True).data)
 
 
-class ProgramListView(generics.GenericAPIView[Program]):
+@paged_list(tags.PROGRAMS_AND_CAPACITY, "Open programs and their rules (all, for operators)")
+class ProgramListView(PagedListView[Program]):
     permission_classes = INVENTORY_PERMISSIONS
     serializer_class = ProgramSerializer
 
-    def get_queryset(self) -> QuerySet[Program]:
+    def rows(self) -> QuerySet[Program]:
         return selectors.program_list(include_closed=bool(self.request.user.is_staff))
-
-    @extend_schema(
-        tags=[tags.PROGRAMS_AND_CAPACITY],
-        summary="Open programs and their rules (all, for operators)",
-        responses=ProgramSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ProgramSerializer(page, many=True).data)
 
     @extend_schema(
         tags=[tags.INVENTORY],
@@ -300,14 +306,12 @@ class ProgramListView(generics.GenericAPIView[Program]):
         responses={201: ProgramSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = ProgramWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(ProgramWriteSerializer, request.data)
         reviewers = values.pop("reviewers", [])
         program = services.program_create(
             values=values, reviewers=reviewers, actor=signed_in(request)
         )
-        return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
+        return created(ProgramSerializer, program)
 
 
 class ProgramDetailView(APIView):
@@ -331,9 +335,7 @@ class ProgramDetailView(APIView):
     )
     def patch(self, request: Request, pk: UUID) -> Response:
         program = self.get_object(request, pk)
-        serializer = ProgramWriteSerializer(program, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+        values = validated(ProgramWriteSerializer, request.data, instance=program, partial=True)
         reviewers = values.pop("reviewers", None)
         program = services.program_update(
             program=program, values=values, reviewers=reviewers, actor=signed_in(request)

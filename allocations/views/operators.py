@@ -6,19 +6,19 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import authz
-from accounts.models import User
+from accounts.authz import signed_in
 from allocations.models import Allocation
 from allocations.selectors import demand as selectors
 from allocations.serializers.demand import AllocationSerializer
 from allocations.services import allocations as services
 from portal.apidocs import tags
+from portal.endpoints import post_documented, validated
 from portal.serializers import StrictSerializer
 
 
@@ -32,70 +32,59 @@ class RevokeInputSerializer(StrictSerializer):
 
 
 class _OperatorAllocationAction(APIView):
-    """Operators only; the service checks it after the scoped lookup, so that a user who may
-    not see the allocation is told 404 like everywhere else, and one who sees it 403."""
+    """POST: operators only; the service checks it after the scoped lookup, so that a user
+    who may not see the allocation is told 404 like everywhere else, and one who sees it 403.
+    A subclass names its `service` and, if it takes one, its `body`."""
 
     service: Callable[..., Allocation]
+    body: type[serializers.Serializer[Any]] | None = None
 
-    def act(
-        self, request: Request, pk: UUID, body: type[serializers.Serializer[Any]] | None = None
-    ) -> Response:
+    def post(self, request: Request, pk: UUID) -> Response:
         """Find the allocation as the user sees it, refuse a non-operator (before the body is
         read), validate the body, call the service."""
-        user = request.user
-        assert isinstance(user, User)
+        user = signed_in(request)
         allocation = selectors.allocation_get_for_user(user=user, allocation_id=pk)
         authz.require_operator(actor=user)
         arguments: dict[str, Any] = {}
-        if body is not None:
-            serializer = body(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            arguments = {"note": serializer.validated_data.get("reason", "")}
+        if self.body is not None:
+            values = validated(self.body, request.data)
+            arguments = {"note": values.get("reason", "")}
         allocation = type(self).service(allocation=allocation, actor=user, **arguments)
         return Response(AllocationSerializer(allocation).data)
 
 
+def _documented(summary: str, description: str | None = None) -> Any:
+    """Class decorator: the documentation of an operator's action on an allocation."""
+
+    def document(view: type[_OperatorAllocationAction]) -> Any:
+        return post_documented(
+            tags.OPERATORS,
+            summary,
+            description=description,
+            request=view.body,
+            responses=AllocationSerializer,
+        )(view)
+
+    return document
+
+
+@_documented("Suspend an allocation (operators); the scheduler stops its jobs")
 class AllocationSuspendView(_OperatorAllocationAction):
     service = services.allocation_suspend
 
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="Suspend an allocation (operators); the scheduler stops its jobs",
-        request=None,
-        responses=AllocationSerializer,
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        return self.act(request, pk)
 
-
+@_documented("Resume a suspended allocation (operators)")
 class AllocationResumeView(_OperatorAllocationAction):
     service = services.allocation_resume
 
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="Resume a suspended allocation (operators)",
-        request=None,
-        responses=AllocationSerializer,
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        return self.act(request, pk)
 
-
+@_documented(
+    "Revoke an allocation for good (operators)",
+    "Ends the allocation: its days from tomorrow (all of them if it has not started) go back "
+    "to the capacity ledger, its GPU-hours leave the organization's quota, and the scheduler "
+    "stops its jobs. Final: a revoked allocation is never resumed. Any status but a final one "
+    "(`expired`, `released`, `revoked`): another answers 409 `invalid_transition`.",
+)
 class AllocationRevokeView(_OperatorAllocationAction):
     service = services.allocation_revoke
-
-    @extend_schema(
-        tags=[tags.OPERATORS],
-        summary="Revoke an allocation for good (operators)",
-        description=(
-            "Ends the allocation: its days from tomorrow (all of them if it has not started) "
-            "go back to the capacity ledger, its GPU-hours leave the organization's quota, "
-            "and the scheduler stops its jobs. Final: a revoked allocation is never resumed. "
-            "Any status but a final one (`expired`, `released`, `revoked`): another answers "
-            "409 `invalid_transition`."
-        ),
-        request=RevokeInputSerializer,
-        responses=AllocationSerializer,
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        return self.act(request, pk, body=RevokeInputSerializer)
+    body = RevokeInputSerializer

@@ -19,6 +19,7 @@ from allocations.serializers.reports import (
     TurnaroundRowSerializer,
 )
 from portal.apidocs import tags
+from portal.endpoints import validated
 from portal.serializers import DAY_SCHEMA
 
 
@@ -37,9 +38,7 @@ class CapacityReportView(APIView):
         responses=CapacityReportDaySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        query = CapacityReportQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        window = query.validated_data
+        window = validated(CapacityReportQuerySerializer, request.query_params)
         pool = window.get("pool")
         site = pool.site if pool else window["site"]
         pools = (
@@ -61,9 +60,8 @@ class SharesReportView(APIView):
         responses=SharesReportSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = SharesQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(SharesReportSerializer(reports.shares_report(**query.validated_data)).data)
+        query = validated(SharesQuerySerializer, request.query_params)
+        return Response(SharesReportSerializer(reports.shares_report(**query)).data)
 
 
 class TurnaroundReportView(APIView):
@@ -81,7 +79,6 @@ class TurnaroundReportView(APIView):
         responses=TurnaroundRowSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        query = TurnaroundQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        rows = reports.turnaround_report(**query.validated_data)
+        query = validated(TurnaroundQuerySerializer, request.query_params)
+        rows = reports.turnaround_report(**query)
         return Response(TurnaroundRowSerializer(rows, many=True).data)

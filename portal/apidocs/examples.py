@@ -32,6 +32,27 @@ class Example:
     response: Any = None
     request: Any = None
 
+    @classmethod
+    def created(
+        cls,
+        summary: str,
+        request: dict[str, Any],
+        *,
+        like: dict[str, Any],
+        name: str,
+        **answered: Any,
+    ) -> Example:
+        """A create: `request` sent; answered as the object `like` with the fields sent, the new
+        object's id (of the demo name `name`) and the fields the portal sets (`answered`)."""
+        return cls(
+            summary, request=request, response={**like, **request, "id": _id(name), **answered}
+        )
+
+    @classmethod
+    def patch(cls, summary: str, before: dict[str, Any], **changes: Any) -> Example:
+        """A partial update: the changed fields sent, the object `before` with them answered."""
+        return cls(summary, request=changes, response={**before, **changes})
+
 
 SITE = {
     "id": _id("site:narvik"),
@@ -622,11 +643,7 @@ OPERATION_EXAMPLES: dict[str, Example] = {
         "A draft in the startups' fast lane", request=DRAFT_REQUEST, response=DRAFT
     ),
     "applications_retrieve": Example("Decided: approved within seconds", response=APPROVED),
-    "applications_partial_update": Example(
-        "Ask for fewer GPU-hours",
-        request={"gpu_hours": 6000},
-        response={**DRAFT, "gpu_hours": 6000},
-    ),
+    "applications_partial_update": Example.patch("Ask for fewer GPU-hours", DRAFT, gpu_hours=6000),
     "applications_submit": Example("Submitted: a worker decides it", response=SUBMITTED),
     "applications_withdraw": Example("Withdrawn before a decision", response=WITHDRAWN),
     "applications_events_list": Example("Submitted, then approved", response=AUDIT_EVENTS),
@@ -686,58 +703,42 @@ OPERATION_EXAMPLES: dict[str, Example] = {
     ),
     # Inventory
     "sites_list": Example("Narvik", response=[SITE]),
-    "sites_create": Example(
-        "A second site",
-        request=_NEW_SITE,
-        response={**SITE, **_NEW_SITE, "id": _id("site:mo-i-rana")},
-    ),
+    "sites_create": Example.created("A second site", _NEW_SITE, like=SITE, name="site:mo-i-rana"),
     "sites_retrieve": Example("Narvik", response=SITE),
-    "sites_partial_update": Example(
-        "A better PUE after the heat-reuse upgrade",
-        request={"pue": "1.08"},
-        response={**SITE, "pue": "1.08"},
+    "sites_partial_update": Example.patch(
+        "A better PUE after the heat-reuse upgrade", SITE, pue="1.08"
     ),
     "sites_destroy": Example("Delete a site nothing refers to"),
     "sites_power_phases_list": Example("Narvik's two phases", response=[PHASE_1, PHASE_2]),
-    "sites_power_phases_create": Example(
+    "sites_power_phases_create": Example.created(
         "A curtailment: a negative phase for a window",
-        request=_NEW_PHASE,
-        response={
-            **PHASE_1,
-            **_NEW_PHASE,
-            "id": _id("phase:curtailment"),
-            "power_mw": "-40.000",
-        },
+        _NEW_PHASE,
+        like=PHASE_1,
+        name="phase:curtailment",
+        power_mw="-40.000",
     ),
     "sites_power_phases_retrieve": Example("Phase 2 from July 2027", response=PHASE_2),
-    "sites_power_phases_partial_update": Example(
-        "Phase 2 a month later",
-        request={"online_from": "2027-08-01"},
-        response={**PHASE_2, "online_from": "2027-08-01"},
+    "sites_power_phases_partial_update": Example.patch(
+        "Phase 2 a month later", PHASE_2, online_from="2027-08-01"
     ),
     "sites_power_phases_destroy": Example("Delete a power phase"),
     "accelerators_list": Example("GB300 and H200", response=[GB300, H200]),
-    "accelerators_create": Example(
-        "A new accelerator model",
-        request=_NEW_ACCELERATOR,
-        response={**_NEW_ACCELERATOR, "id": _id("accelerator:gb300-nvl72")},
+    "accelerators_create": Example.created(
+        "A new accelerator model", _NEW_ACCELERATOR, like={}, name="accelerator:gb300-nvl72"
     ),
     "accelerators_retrieve": Example("GB300", response=GB300),
-    "accelerators_partial_update": Example(
-        "Measured IT power per GPU",
-        request={"it_power_w": 1950},
-        response={**GB300, "it_power_w": 1950},
+    "accelerators_partial_update": Example.patch(
+        "Measured IT power per GPU", GB300, it_power_w=1950
     ),
     "accelerators_destroy": Example("Delete an accelerator model no pool uses"),
-    "pools_create": Example(
+    "pools_create": Example.created(
         "A third GB300 pool, closed until it is installed",
-        request=_NEW_POOL,
-        response={**POOL_A, **_NEW_POOL, "id": _id("pool:narvik-gb300-c")},
+        _NEW_POOL,
+        like=POOL_A,
+        name="pool:narvik-gb300-c",
     ),
-    "pools_partial_update": Example(
-        "Close a pool to new applications",
-        request={"is_open": False},
-        response={**POOL_A, "is_open": False},
+    "pools_partial_update": Example.patch(
+        "Close a pool to new applications", POOL_A, is_open=False
     ),
     "pools_destroy": Example("Delete a pool nothing refers to"),
     "pools_capacity_events_list": Example(
@@ -747,28 +748,21 @@ OPERATION_EXAMPLES: dict[str, Example] = {
         "A maintenance window starts", request=_NEW_EVENT, response=MAINTENANCE
     ),
     "pools_capacity_events_retrieve": Example("The installation", response=CAPACITY_EVENT),
-    "pools_capacity_events_partial_update": Example(
-        "Fewer GPUs out",
-        request={"gpus_in_service": 98000},
-        response={**MAINTENANCE, "gpus_in_service": 98000},
+    "pools_capacity_events_partial_update": Example.patch(
+        "Fewer GPUs out", MAINTENANCE, gpus_in_service=98000
     ),
     "pools_capacity_events_destroy": Example("Delete a capacity event"),
-    "programs_create": Example(
+    "programs_create": Example.created(
         "A new program",
-        request=_NEW_PROGRAM,
-        response={
-            **_PROGRAM_BASE,
-            **_NEW_PROGRAM,
-            "id": _id("program:nordic-public-sector"),
-            "nominal_share": "0.0500",
-            "lending_limit": "0.5000",
-            "borrowing_limit": "0.0500",
-        },
+        _NEW_PROGRAM,
+        like=_PROGRAM_BASE,
+        name="program:nordic-public-sector",
+        nominal_share="0.0500",
+        lending_limit="0.5000",
+        borrowing_limit="0.0500",
     ),
-    "programs_partial_update": Example(
-        "Raise the fast lane's auto-approval limit",
-        request={"auto_approve_max_gpu_hours": 15000},
-        response={**FAST_LANE, "auto_approve_max_gpu_hours": 15000},
+    "programs_partial_update": Example.patch(
+        "Raise the fast lane's auto-approval limit", FAST_LANE, auto_approve_max_gpu_hours=15000
     ),
     "programs_destroy": Example("Delete a program no application refers to"),
     # Reports
