@@ -115,14 +115,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
-    # Parameters bound by the server, and a query run five times on a connection prepared
-    # (psycopg's automatic prepared statements): the lists, the token look-up and the
-    # decisions' statements are parsed and planned once per connection, not per request.
-    # Off for a pooler in transaction mode (PgBouncer without prepared-statement support).
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        DATABASES["default"]["OPTIONS"].update(
-            {"server_side_binding": True, "prepare_threshold": 5}
-        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker) share the file: wait for the write lock instead of
     # failing at once, and take it at the start of each transaction.
