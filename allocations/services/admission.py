@@ -207,25 +207,7 @@ class _Judge:
             pairs=[(a.organization_id, a.program_id) for a in applications]
         )
         self.pool = locks.lock_pool_shared(pool_id=pool_id)
-        self.span = span
-        self.pool_days: list[PoolDay] = []
-        self.site_days: list[SiteDay] = []
-        self.program_rows: dict[tuple[UUID, date], ProgramDay] = {}
-        self.energy = Decimal(0)
-        self.program_ids = sorted({application.program_id for application in applications})
-        if span is not None:
-            start, end = span
-            if self.pool.site_id != site_id:
-                # the pool moved to another site since its rows were made
-                locks.ensure_site_days(site=self.pool.site, start=start, end=end)
-            self.pool_days = locks.lock_pool_days(pool=self.pool, start=start, end=end)
-            self.site_days = locks.lock_site_days(site=self.pool.site, start=start, end=end)
-            self.energy = ledger.current_wh_per_gpu_hour(pool_id=self.pool.pk)
-            self.program_rows = locks.program_days(
-                pool=self.pool, start=start, end=end, make_for_ids=self.program_ids
-            )
-        # Every program with rows in the pool counts in a check (what the others use).
-        self.row_program_ids = sorted({program_id for program_id, _ in self.program_rows})
+        self._lock_ledger(span, site_id)
         self.current = locks.lock_applications(
             application_ids=[application.pk for application in applications]
         )
@@ -249,6 +231,29 @@ class _Judge:
             for lineage in sorted(set(self.lineages.values()) - {""})
         }
         self.everyone = ledger.all_program_terms()
+
+    def _lock_ledger(self, span: tuple[date, date] | None, site_id: Any) -> None:
+        """The pool-day and site-day rows of the cycle's days, locked in day order, and the
+        programs' rows of the pool on those days (made for the cycle's programs)."""
+        self.span = span
+        self.pool_days: list[PoolDay] = []
+        self.site_days: list[SiteDay] = []
+        self.program_rows: dict[tuple[UUID, date], ProgramDay] = {}
+        self.energy = Decimal(0)
+        self.program_ids = sorted({application.program_id for application in self.applications})
+        if span is not None:
+            start, end = span
+            if self.pool.site_id != site_id:
+                # the pool moved to another site since its rows were made
+                locks.ensure_site_days(site=self.pool.site, start=start, end=end)
+            self.pool_days = locks.lock_pool_days(pool=self.pool, start=start, end=end)
+            self.site_days = locks.lock_site_days(site=self.pool.site, start=start, end=end)
+            self.energy = ledger.current_wh_per_gpu_hour(pool_id=self.pool.pk)
+            self.program_rows = locks.program_days(
+                pool=self.pool, start=start, end=end, make_for_ids=self.program_ids
+            )
+        # Every program with rows in the pool counts in a check (what the others use).
+        self.row_program_ids = sorted({program_id for program_id, _ in self.program_rows})
 
     # --- the decisions, one after another in memory -------------------------------------------
 
@@ -288,27 +293,9 @@ class _Judge:
         window = self._window(application)
         if window is None:
             return False
-        pool_days, site_days, program_rows = window
-        shares = ledger.daily_shares(
-            gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
-        )
-        shortfall = ledger.capacity_check(
-            program=program,
-            shares=shares,
-            pool_days=pool_days,
-            program_rows=program_rows,
-            site_days=site_days,
-            energy_per_gpu_hour=self.energy,
-            everyone=self.everyone,
-        )
-        if shortfall is not None:
-            self._record(
-                application,
-                Status.WAITLISTED,
-                [rules.reason(shortfall.code, shortfall.message, shortfall.day)],
-                failed_day=shortfall.day,
-            )
-            return True
+        shares = self._fitting_shares(application, window)
+        if shares is None:
+            return True  # waitlisted
         review = rules.review_reasons(application, screening)
         self._reserve(
             application,
@@ -325,6 +312,36 @@ class _Judge:
         self._record(application, Status.APPROVED, [rules.auto_approved()])
         self._grant(application)
         return True
+
+    def _fitting_shares(
+        self,
+        application: Application,
+        window: tuple[list[PoolDay], list[SiteDay], dict[tuple[UUID, date], ProgramDay]],
+    ) -> list[int] | None:
+        """The application's daily shares if every day of its window has room for them;
+        otherwise None, and the application is waitlisted on its first short day."""
+        pool_days, site_days, program_rows = window
+        shares = ledger.daily_shares(
+            gpu_hours=application.gpu_hours, start=application.start_date, end=application.end_date
+        )
+        shortfall = ledger.capacity_check(
+            program=application.program,
+            shares=shares,
+            pool_days=pool_days,
+            program_rows=program_rows,
+            site_days=site_days,
+            energy_per_gpu_hour=self.energy,
+            everyone=self.everyone,
+        )
+        if shortfall is None:
+            return shares
+        self._record(
+            application,
+            Status.WAITLISTED,
+            [rules.reason(shortfall.code, shortfall.message, shortfall.day)],
+            failed_day=shortfall.day,
+        )
+        return None
 
     def _grant(self, application: Application) -> None:
         """The allocation of an approval: a new one is written with the cycle's others; a
