@@ -422,6 +422,7 @@ def bench_throughput(broker: str, *, applications: int, worker_count: int) -> di
     N decision messages, to the last decision read back. Submitting is timed apart: it is
     the applicants' work, not the deciders'."""
     from django.db import connection, transaction
+    from django.utils import timezone
 
     from allocations.models import Application, ApplicationStatus
     from allocations.services import applications as services
@@ -438,7 +439,7 @@ def bench_throughput(broker: str, *, applications: int, worker_count: int) -> di
     applicants = {organization.pk: user for organization, user in cluster.members}
     ids = [draft.pk for draft in drafts]
     pending = Application.objects.filter(pk__in=ids, status=ApplicationStatus.SUBMITTED)
-    committed: list[float] = []
+    committed: list[tuple[float, Any]] = []
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as logs:
         workers = Workers(
             celery_app,
@@ -451,12 +452,14 @@ def bench_throughput(broker: str, *, applications: int, worker_count: int) -> di
             began = time.perf_counter()
             with transaction.atomic():
                 # the first callback after the commit, before the decision messages' publication
-                transaction.on_commit(lambda: committed.append(time.perf_counter()))
+                transaction.on_commit(
+                    lambda: committed.append((time.perf_counter(), timezone.now()))
+                )
                 for draft in drafts:
                     services.application_submit(
                         application=draft, actor=applicants[draft.organization_id]
                     )
-            started = committed[0]
+            started, commit_time = committed[0]
             deadline = started + 600
             while pending.exists():
                 if time.perf_counter() > deadline:
@@ -468,7 +471,6 @@ def bench_throughput(broker: str, *, applications: int, worker_count: int) -> di
     decided = Application.objects.filter(pk__in=ids)
     # updated_at: the time of the decision, waitlisted ones included (only a final decision
     # has a decided_at); from the commit, which every one of them waited for
-    commit_time = max(application.submitted_at for application in decided)
     latencies = sorted(
         max((application.updated_at - commit_time).total_seconds(), 0.0) for application in decided
     )
@@ -546,7 +548,7 @@ def time_cycle(cluster: Any, *, label: str) -> float:
             for index, draft in enumerate(drafts)
         ]
     began = time.perf_counter()
-    services.application_decide(application_id=submitted[0].pk, submission=1)
+    services.application_decide(application_id=submitted[0].pk, submission=submitted[0].submission)
     elapsed = time.perf_counter() - began
     statuses = Counter(
         Application.objects.filter(pk__in=[draft.pk for draft in drafts]).values_list(
